@@ -1,0 +1,7 @@
+"""``python -m cmh_core``: see `cmh_core.cli`."""
+
+import sys
+
+from cmh_core.cli import main
+
+sys.exit(main())

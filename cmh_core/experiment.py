@@ -1,0 +1,158 @@
+"""One experiment = dataset + method + parameters + seed → trained model, codes, report, timings.
+
+`Run` is what the CLI's benchmark table, the app's run list and the comparison page are built
+from; `Run.to_dict()` is plain JSON (the trained model itself is saved separately with
+``model.save(path)``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cmh_core.datasets import CrossModalDataset, load_dataset
+
+__all__ = ["Run", "run_experiment"]
+
+
+@dataclass
+class Run:
+    """Record of one training + evaluation run; every field but ``model`` is JSON-serialisable.
+
+    Attributes
+    ----------
+    dataset, method : str
+        Dataset name and registered method name.
+    n_bits, seed : int
+    params : dict
+        Hyper-parameters as the method reports them (``get_params()``), paper defaults included.
+    protocol : str
+        ``"learned"`` or ``"encoded"`` (see `cmh_core.evaluation.evaluate`).
+    report : dict
+        The evaluation report (``{"i2t": {...}, "t2i": {...}, ...}``).
+    fit_seconds, eval_seconds : float
+        Wall-clock seconds for ``fit`` and for encoding + evaluation.
+    history : list of [iteration, objective, elapsed_s]
+        What the method's callback reported during ``fit`` (loss curve).
+    model : CrossModalHasher or None
+        The fitted model; not serialised.
+    """
+
+    dataset: str
+    method: str
+    n_bits: int
+    seed: int
+    params: dict[str, Any]
+    protocol: str
+    report: dict[str, Any]
+    fit_seconds: float
+    eval_seconds: float
+    history: list[list[float]] = field(default_factory=list)
+    model: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def map_i2t(self) -> float:
+        """mAP of image queries against the text database."""
+        return float(self.report["i2t"]["mAP"])
+
+    @property
+    def map_t2i(self) -> float:
+        """mAP of text queries against the image database."""
+        return float(self.report["t2i"]["mAP"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (the model is left out)."""
+        d = asdict(self)
+        d.pop("model")
+        d["params"] = {k: _jsonable(v) for k, v in d["params"].items()}
+        return d
+
+    def to_json(self, **kw) -> str:
+        """``json.dumps(self.to_dict())``; extra keywords go to `json.dumps`."""
+        return json.dumps(self.to_dict(), **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Run:
+        """Rebuild a record written by `to_dict` (without its model)."""
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "model"}
+        return cls(**known)
+
+
+def _jsonable(v: Any) -> Any:
+    """Parameters are numbers, strings, None or small tuples; anything else becomes its repr."""
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    return repr(v)
+
+
+def run_experiment(
+    dataset: str | CrossModalDataset,
+    method: str,
+    *,
+    n_bits: int = 32,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    protocol: str = "learned",
+    callback: Callable[[int, float, float], None] | None = None,
+) -> Run:
+    """Train ``method`` on the dataset's training split and evaluate it.
+
+    Parameters
+    ----------
+    dataset : str or CrossModalDataset
+        A name or path for `load_dataset`, or a loaded dataset.
+    method : str
+        Any name in `cmh_core.methods.METHODS` (case-insensitive).
+    n_bits : int
+        Code length r.
+    seed : int
+        ``random_state`` of the method.
+    params : dict, optional
+        Other hyper-parameters; unset ones keep the paper defaults.
+    protocol : {"learned", "encoded"}
+        Database codes protocol of `cmh_core.evaluation.evaluate`.
+    callback : callable, optional
+        Forwarded to ``fit``: ``callback(iteration, objective, elapsed_s)``; the run also
+        records every call in ``history``.
+
+    Returns
+    -------
+    Run
+    """
+    from cmh_core.evaluation import evaluate
+    from cmh_core.methods import get_method
+
+    ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    model = get_method(method, n_bits=n_bits, random_state=seed, **(params or {}))
+    history: list[list[float]] = []
+
+    def _record(it: int, obj: float, elapsed: float) -> None:
+        history.append([int(it), float(obj), float(elapsed)])
+        if callback is not None:
+            callback(it, obj, elapsed)
+
+    tr = ds.split.train
+    t0 = time.perf_counter()
+    model.fit(ds.image_features[tr], ds.text_features[tr], ds.labels[tr], callback=_record)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = evaluate(model, ds, protocol=protocol)
+    eval_s = time.perf_counter() - t0
+    return Run(
+        dataset=ds.name,
+        method=type(model).__name__ if not hasattr(model, "name") else str(model.name),
+        n_bits=int(n_bits),
+        seed=int(seed),
+        params=model.get_params(),
+        protocol=protocol,
+        report=report,
+        fit_seconds=fit_s,
+        eval_seconds=eval_s,
+        history=history,
+        model=model,
+    )
