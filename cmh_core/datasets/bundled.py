@@ -1,0 +1,145 @@
+"""Datasets bundled with the repository under ``assets/datasets/<name>/``.
+
+A bundle folder holds (written by ``scripts/build_<name>.py``):
+
+- ``features.npz`` (no object arrays): ``image_features`` (n, d_img) float32, ``text_features``
+  (n, d_txt) float32, ``labels`` (n, c) uint8, ``split_query``, ``split_database``, ``split_train``
+  int64;
+- ``meta.json``: name, title, description, source, ``label_names``, ``texts``, ``ids``, ``images``
+  (file names under ``images/``), ``styles``, ``translations``, ``image_featurizer``,
+  ``text_featurizer``;
+- ``vocabulary.json`` (TF-IDF vocabulary and idf), ``images/<k>.webp``, ``README.md``, ``LICENSE``.
+
+Loading reads the arrays and the JSON only; thumbnails are opened on demand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cmh_core.datasets._types import CrossModalDataset, Split
+
+__all__ = ["BUNDLED", "load_bundle"]
+
+_ASSETS = Path(__file__).resolve().parents[2] / "assets" / "datasets"
+
+#: Bundled dataset name -> bundle folder.
+BUNDLED: dict[str, Path] = {"tuxpaint": _ASSETS / "tuxpaint"}
+
+_ARRAYS = ("image_features", "text_features", "labels", "split_query", "split_database", "split_train")
+
+
+def _rebuild_hint(name: str) -> str:
+    return (
+        f"rebuild it with `python scripts/build_{name}.py` "
+        f"or restore it with `git checkout assets/datasets/{name}`"
+    )
+
+
+def _read_meta(folder: Path, name: str) -> dict:
+    path = folder / "meta.json"
+    if not path.is_file():
+        raise ValueError(f"bundled dataset {name!r} has no {path}; {_rebuild_hint(name)}")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _read_arrays(folder: Path, name: str) -> dict[str, np.ndarray]:
+    path = folder / "features.npz"
+    if not path.is_file():
+        raise ValueError(f"bundled dataset {name!r} has no {path}; {_rebuild_hint(name)}")
+    with np.load(path, allow_pickle=False) as z:
+        missing = [k for k in _ARRAYS if k not in z.files]
+        if missing:
+            raise ValueError(f"{path} lacks arrays {missing} (has {sorted(z.files)}); {_rebuild_hint(name)}")
+        return {k: z[k] for k in _ARRAYS}
+
+
+def _check(arrays: dict[str, np.ndarray], meta: dict, name: str) -> None:
+    n = arrays["image_features"].shape[0]
+    lengths = {
+        "text_features": arrays["text_features"].shape[0],
+        "labels": arrays["labels"].shape[0],
+        "meta.json texts": len(meta.get("texts", [])),
+        "meta.json images": len(meta.get("images", [])),
+    }
+    bad = {k: v for k, v in lengths.items() if v != n}
+    if bad:
+        raise ValueError(
+            f"bundled dataset {name!r} is inconsistent: image_features has {n} rows but {bad}; "
+            f"{_rebuild_hint(name)}"
+        )
+    if len(meta.get("label_names", [])) != arrays["labels"].shape[1]:
+        raise ValueError(
+            f"bundled dataset {name!r} has {arrays['labels'].shape[1]} label columns but "
+            f"{len(meta.get('label_names', []))} label_names; {_rebuild_hint(name)}"
+        )
+
+
+def _thumbnails(folder: Path, files: list[str]):
+    """Return ``i -> PIL.Image`` (RGB) reading ``folder / "images" / files[i]`` on demand."""
+
+    def load(i: int):
+        from PIL import Image
+
+        path = folder / "images" / files[i]
+        try:
+            with Image.open(path) as im:
+                return im.convert("RGB")
+        except (FileNotFoundError, OSError) as e:
+            raise ValueError(
+                f"thumbnail {path} of item {i} cannot be read ({e}); "
+                "restore it with `git checkout assets/datasets`"
+            ) from None
+
+    return load
+
+
+def load_bundle(folder: Path, name: str) -> CrossModalDataset:
+    """Load a bundled dataset folder.
+
+    Parameters
+    ----------
+    folder : Path
+        Bundle folder, e.g. ``BUNDLED["tuxpaint"]``.
+    name : str
+        Dataset name used in messages and as ``dataset.name``.
+
+    Returns
+    -------
+    CrossModalDataset
+        ``image_features`` (n, d_img) float32, ``text_features`` (n, d_txt) float32, ``labels``
+        (n, c) uint8, ``texts`` (n captions), ``split`` from the stored index arrays,
+        ``metadata`` = meta.json content, ``root`` = ``folder``; thumbnails load lazily.
+
+    Raises
+    ------
+    ValueError
+        If a file is missing or the arrays and meta.json disagree.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"bundled dataset {name!r} folder {folder} does not exist; {_rebuild_hint(name)}")
+    meta = _read_meta(folder, name)
+    arrays = _read_arrays(folder, name)
+    _check(arrays, meta, name)
+    split = Split(
+        query=arrays["split_query"].astype(np.int64, copy=False),
+        database=arrays["split_database"].astype(np.int64, copy=False),
+        train=arrays["split_train"].astype(np.int64, copy=False),
+    )
+    return CrossModalDataset(
+        name=name,
+        image_features=arrays["image_features"].astype(np.float32, copy=False),
+        text_features=arrays["text_features"].astype(np.float32, copy=False),
+        labels=arrays["labels"].astype(np.uint8, copy=False),
+        label_names=list(meta["label_names"]),
+        texts=list(meta["texts"]),
+        split=split,
+        metadata=meta,
+        root=folder,
+        _thumbnail_loader=_thumbnails(folder, list(meta["images"])),
+    )

