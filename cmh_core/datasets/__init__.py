@@ -1,0 +1,92 @@
+"""Datasets: bundled data, the synthetic generator, benchmark-file readers, query featurisers.
+
+>>> from cmh_core.datasets import load_dataset, list_datasets
+>>> ds = load_dataset("synthetic", n=500)
+>>> ds.image_features.shape, ds.labels.dtype
+((500, 512), dtype('uint8'))
+
+Importing this package never imports torch, streamlit or umap; the featurisers import torch
+lazily when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cmh_core.datasets._types import CrossModalDataset, Split
+from cmh_core.datasets.bundled import BUNDLED, load_bundle
+from cmh_core.datasets.featurize import featurize_image, featurize_text
+from cmh_core.datasets.files import SUPPORTED_SUFFIXES, read_benchmark_file
+from cmh_core.datasets.split import make_split
+from cmh_core.datasets.synthetic import make_synthetic
+
+__all__ = [
+    "CrossModalDataset",
+    "Split",
+    "featurize_image",
+    "featurize_text",
+    "list_datasets",
+    "load_dataset",
+    "make_split",
+    "make_synthetic",
+    "read_benchmark_file",
+]
+
+_DESCRIPTIONS = {
+    "tuxpaint": "Tux Paint stamps: photo cut-outs and drawings, English captions, folder labels (GPL-2+)",
+    "synthetic": "generated paired features with correlated multi-hot labels, any size (make_synthetic)",
+}
+
+
+def list_datasets() -> list[dict[str, str]]:
+    """List the datasets `load_dataset` accepts by name.
+
+    Returns
+    -------
+    list of dict
+        One ``{"name": ..., "description": ...}`` per dataset: the bundled ones (in `BUNDLED`
+        order), then ``"synthetic"``. Benchmark files are loaded by path and not listed.
+    """
+    names = [*BUNDLED, "synthetic"]
+    return [{"name": k, "description": _DESCRIPTIONS.get(k, "bundled dataset")} for k in names]
+
+
+def load_dataset(name_or_path: str | Path, **kw: Any) -> CrossModalDataset:
+    """Load a dataset by name or from a benchmark file.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A bundled name (``"tuxpaint"``), ``"synthetic"``, or a path to a ``.npz``, ``.mat``,
+        ``.h5`` or ``.hdf5`` file (see `read_benchmark_file` for the layouts).
+    **kw
+        Passed on: to `make_synthetic` (``n``, ``d_img``, ``random_state``, ...) for
+        ``"synthetic"``, to `read_benchmark_file` (``query_fraction``, ``random_state``) for a
+        path. Bundled datasets take none.
+
+    Returns
+    -------
+    CrossModalDataset
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid names.
+    FileNotFoundError
+        For a path with a supported suffix that does not exist.
+    """
+    if isinstance(name_or_path, str) and name_or_path in BUNDLED:
+        if kw:
+            raise ValueError(f"bundled dataset {name_or_path!r} takes no options, got {sorted(kw)}")
+        return load_bundle(BUNDLED[name_or_path], name_or_path)
+    if isinstance(name_or_path, str) and name_or_path == "synthetic":
+        return make_synthetic(**kw)
+    path = Path(name_or_path)
+    if path.suffix.lower() in SUPPORTED_SUFFIXES:
+        return read_benchmark_file(path, **kw)
+    valid = ", ".join(repr(d["name"]) for d in list_datasets())
+    raise ValueError(
+        f"unknown dataset {str(name_or_path)!r}; use one of {valid}, "
+        f"or a path to a {'/'.join(SUPPORTED_SUFFIXES)} benchmark file"
+    )

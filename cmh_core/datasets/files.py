@@ -1,0 +1,448 @@
+"""Readers for cross-modal hashing benchmark files a user brings (``load_dataset(path)``).
+
+Recognised layouts (variable names matched case-insensitively):
+
+``.npz`` (the documented exchange format)
+    ``image_features`` (n, d_img), ``text_features`` (n, d_txt), ``labels`` (n, c) 0/1; optional
+    ``label_names`` (c,) str, ``texts`` (n,) str, ``split_query``, ``split_database``,
+    ``split_train`` (int row indices; database defaults to the rows not in the query set, train
+    to the database). Read with ``np.load(path, allow_pickle=False)``: object arrays are refused,
+    never unpickled.
+``.mat`` / ``.h5`` / ``.hdf5`` split layout (HSCH, JSPSH and other MATLAB releases)
+    ``I_tr, I_te`` image features, ``T_tr, T_te`` text features, ``L_tr, L_te`` labels, rows are
+    items. ``_te`` rows become the query set, ``_tr`` rows the database (= train); rows are stored
+    as ``[tr; te]``.
+``.mat`` / ``.h5`` / ``.hdf5`` all-in-one layout (DCMH, DJSRH style releases)
+    image features: one of ``ImgAll, IAll, XAll, I_all, image_features, images``;
+    text features: one of ``TagAll, YAll, TAll, T_all, text_features, tags``;
+    labels: one of ``LAll, L_all, labels`` (first name present wins). There is no split in such
+    files, so `make_split` makes the seeded one (20% query). Raw image tensors (DCMH's ``IAll``
+    or ``images``, 4-D) are refused with a hint to extract features first.
+
+MATLAB v5 files are read with ``scipy.io`` (variables listed with ``whosmat`` first); MATLAB v7.3
+files are HDF5 (detected by the HDF5 signature, or scipy's ``NotImplementedError``) and read with
+``h5py``, every array transposed on read because MATLAB writes column-major. A plain ``.h5`` is
+transposed when it carries MATLAB marks (``MATLAB_class`` attributes or a user block) or when its
+arrays only agree on the number of items along their last axis.
+
+Every problem raises one ``ValueError`` naming the array and the fix.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from cmh_core._checks import check_features, check_labels, check_same_rows
+from cmh_core.datasets._types import CrossModalDataset, Split
+from cmh_core.datasets.split import make_split
+
+__all__ = ["SUPPORTED_SUFFIXES", "read_benchmark_file"]
+
+SUPPORTED_SUFFIXES = (".npz", ".mat", ".h5", ".hdf5")
+NPZ_REQUIRED = ("image_features", "text_features", "labels")
+NPZ_SPLIT = ("split_query", "split_database", "split_train")
+SPLIT_LAYOUT = {"image": ("I_tr", "I_te"), "text": ("T_tr", "T_te"), "labels": ("L_tr", "L_te")}
+ALL_LAYOUT = {
+    "image": ("ImgAll", "IAll", "XAll", "I_all", "image_features", "images"),
+    "text": ("TagAll", "YAll", "TAll", "T_all", "text_features", "tags"),
+    "labels": ("LAll", "L_all", "labels"),
+}
+LAYOUTS_HELP = (
+    "supported layouts: .npz with image_features, text_features, labels "
+    "(+ optional label_names, texts, split_query, split_database, split_train); "
+    ".mat/.h5 with I_tr, I_te, T_tr, T_te, L_tr, L_te (HSCH/JSPSH); "
+    ".mat/.h5 with one image array of "
+    + "/".join(ALL_LAYOUT["image"])
+    + ", one text array of "
+    + "/".join(ALL_LAYOUT["text"])
+    + " and labels "
+    + "/".join(ALL_LAYOUT["labels"])
+    + " (DCMH/DJSRH)"
+)
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+Loader = Callable[[], np.ndarray]
+
+
+# ----------------------------------------------------------------------------- validation helpers
+def _check_ndim(name: str, shape: tuple) -> None:
+    """Refuse feature arrays that are not 2-D, with the fix for 1-D and raw-image tensors."""
+    if len(shape) == 1:
+        raise ValueError(
+            f"{name} must be 2-D (n_items, n_features), got 1-D shape {shape}; "
+            "store one row per item, e.g. x.reshape(-1, 1) for a single feature"
+        )
+    if len(shape) > 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_items, n_features), got shape {shape} (raw images or tensors?); "
+            "extract one feature vector per item first (e.g. cmh_core.datasets.featurize_image), "
+            "or flatten with x.reshape(len(x), -1)"
+        )
+
+
+def _features(arr: np.ndarray, name: str, n_features: int | None = None) -> np.ndarray:
+    """Validate one feature matrix (n, d) with messages for the common wrong shapes."""
+    arr = np.asarray(arr)
+    if arr.dtype == object:
+        raise ValueError(f"{name} is an object/cell array; save it as a numeric (n_items, n_features) matrix")
+    _check_ndim(name, arr.shape)
+    return check_features(arr, name, n_features=n_features)
+
+
+def _labels(arr: np.ndarray, name: str) -> np.ndarray:
+    """Validate a multi-hot label matrix, spotting class-index columns."""
+    arr = np.asarray(arr)
+    if arr.dtype == object:
+        raise ValueError(
+            f"{name} is an object/cell array; save labels as a numeric 0/1 (n_items, n_labels) matrix"
+        )
+    if (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)) and np.issubdtype(arr.dtype, np.number):
+        values = np.unique(arr)
+        if len(values) > 2 or not np.isin(values, (0, 1)).all():
+            raise ValueError(
+                f"{name} looks like class indices (shape {arr.shape}, values {values[:5].tolist()}...), "
+                "not a multi-hot matrix; one-hot encode them, e.g. np.eye(k)[y.ravel() - y.min()]"
+            )
+    return check_labels(arr, name)
+
+
+def _strings(arr: np.ndarray, name: str, length: int, what: str) -> list[str]:
+    """Validate a 1-D str array of the given length and return it as a list."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "US":
+        raise ValueError(
+            f"{name} must be a str array, got dtype {arr.dtype}; save it as np.array(list_of_str)"
+        )
+    if arr.ndim != 1 or len(arr) != length:
+        raise ValueError(f"{name} must have shape ({length},) (one entry per {what}), got {arr.shape}")
+    if arr.dtype.kind == "S":
+        return [s.decode("utf-8", "replace") for s in arr.tolist()]
+    return [str(s) for s in arr.tolist()]
+
+
+def _indices(arr, name: str, n: int) -> np.ndarray:
+    """Validate a 1-D array of distinct 0-based row indices into n rows."""
+    arr = np.asarray(arr)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"{name} must be a 1-D integer array of row indices, got dtype {arr.dtype}, shape {arr.shape}; "
+            "save e.g. np.flatnonzero(mask).astype(np.int64)"
+        )
+    bad = arr[(arr < 0) | (arr >= n)]
+    if len(bad):
+        raise ValueError(
+            f"{name} has indices out of range 0..{n - 1} (e.g. {int(bad[0])}); use 0-based row numbers"
+        )
+    if len(np.unique(arr)) != len(arr):
+        raise ValueError(f"{name} contains duplicate indices; list each row once")
+    return arr.astype(np.int64)
+
+
+def _split_from_arrays(n: int, query, database, train) -> Split:
+    """Build a checked Split from optional index arrays (query required when any is given)."""
+    if query is None:
+        raise ValueError(
+            "split_database / split_train given without split_query; add split_query or drop them all"
+        )
+    q = _indices(query, "split_query", n)
+    if database is None:
+        db = np.setdiff1d(np.arange(n), q)
+    else:
+        db = _indices(database, "split_database", n)
+        both = np.intersect1d(q, db)
+        if len(both):
+            raise ValueError(
+                f"split_query and split_database overlap in {len(both)} row(s) (first: {int(both[0])}); "
+                "query and database must be disjoint"
+            )
+    if len(db) == 0:
+        raise ValueError("split_query covers every row, leaving an empty database; keep some rows out of it")
+    tr = db if train is None else _indices(train, "split_train", n)
+    if not np.isin(tr, db).all():
+        raise ValueError(
+            "split_train must be a subset of split_database (methods train on database items only)"
+        )
+    return Split(query=np.sort(q), database=np.sort(db), train=np.sort(tr))
+
+
+def _dataset(
+    path: Path,
+    X_img: np.ndarray,
+    X_txt: np.ndarray,
+    Y: np.ndarray,
+    split: Split | None,
+    metadata: dict,
+    *,
+    label_names: list[str] | None = None,
+    texts: list[str] | None = None,
+    query_fraction: float = 0.2,
+    random_state: int | None = 0,
+) -> CrossModalDataset:
+    """Assemble the dataset, filling default names, captions and split."""
+    n = Y.shape[0]
+    if split is None:
+        split = make_split(Y, query_fraction=query_fraction, random_state=random_state)
+        metadata["split"] = f"make_split(query_fraction={query_fraction}, random_state={random_state})"
+    return CrossModalDataset(
+        name=path.stem,
+        image_features=X_img,
+        text_features=X_txt,
+        labels=Y,
+        label_names=label_names or [f"label_{j}" for j in range(Y.shape[1])],
+        texts=texts or [f"item {i}" for i in range(n)],
+        split=split,
+        metadata=metadata,
+    )
+
+
+# ----------------------------------------------------------------------------------------- .npz
+def _read_npz(path: Path, query_fraction: float, random_state: int | None) -> CrossModalDataset:
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except ValueError as e:  # not a zip/npy: numpy refuses to unpickle it
+        raise ValueError(
+            f"{path.name} is not a plain .npz archive and would need unpickling ({e}); "
+            "save it with np.savez(path, image_features=..., text_features=..., labels=...)"
+        ) from None
+    except (OSError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path.name} could not be read as .npz ({e}); re-save it with np.savez") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path.name} holds a single .npy array, not an .npz archive; {LAYOUTS_HELP}")
+    with npz:
+        names = list(npz.files)
+        missing = [k for k in NPZ_REQUIRED if k not in names]
+        if missing:
+            raise ValueError(
+                f"{path.name} lacks {', '.join(missing)}; arrays found: {', '.join(names) or 'none'}; "
+                + LAYOUTS_HELP
+            )
+
+        def get(key: str) -> np.ndarray | None:
+            if key not in names:
+                return None
+            try:
+                return npz[key]
+            except ValueError as e:  # "Object arrays cannot be loaded when allow_pickle=False"
+                raise ValueError(
+                    f"array '{key}' in {path.name} is an object array, which would need unpickling ({e}); "
+                    "this loader never unpickles: save plain numeric arrays, and str arrays for "
+                    "label_names/texts (np.array(list_of_str))"
+                ) from None
+
+        X_img = _features(get("image_features"), "image_features")
+        X_txt = _features(get("text_features"), "text_features")
+        Y = _labels(get("labels"), "labels")
+        n = check_same_rows(image_features=X_img, text_features=X_txt, labels=Y)
+        label_names = get("label_names")
+        texts = get("texts")
+        label_names = (
+            None if label_names is None else _strings(label_names, "label_names", Y.shape[1], "label")
+        )
+        texts = None if texts is None else _strings(texts, "texts", n, "item")
+        parts = [get(k) for k in NPZ_SPLIT]
+        split = None if all(p is None for p in parts) else _split_from_arrays(n, *parts)
+    meta = {"source": str(path), "format": "npz", "layout": "npz", "arrays": names}
+    return _dataset(
+        path, X_img, X_txt, Y, split, meta, label_names=label_names, texts=texts,
+        query_fraction=query_fraction, random_state=random_state,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ .mat / .h5 vars
+def _is_hdf5(path: Path) -> bool:
+    """True if the file has the HDF5 signature at offset 0, 512, 1024, ... (MATLAB v7.3 uses 512)."""
+    with open(path, "rb") as f:
+        offset = 0
+        while True:
+            f.seek(offset)
+            head = f.read(8)
+            if len(head) < 8:
+                return False
+            if head == _HDF5_SIGNATURE:
+                return True
+            offset = 512 if offset == 0 else offset * 2
+
+
+def _mat5_vars(path: Path) -> tuple[dict[str, tuple], Callable[[list[str]], dict[str, np.ndarray]]]:
+    """List a MATLAB v5 file's variables (name -> shape) and return a reader for chosen names."""
+    import scipy.io
+
+    try:
+        info = scipy.io.whosmat(str(path))
+    except NotImplementedError:  # v7.3 without a detectable signature offset
+        raise
+    except Exception as e:  # scipy raises MatReadError, ValueError, TypeError on junk
+        raise ValueError(f"{path.name} could not be read as a MATLAB file ({e}); {LAYOUTS_HELP}") from None
+    shapes = {name: tuple(shape) for name, shape, _cls in info}
+
+    def read(names: list[str]) -> dict[str, np.ndarray]:
+        data = scipy.io.loadmat(str(path), variable_names=names)
+        return {k: data[k] for k in names}
+
+    return shapes, read
+
+
+def _hdf5_vars(path: Path, force_transpose: bool) -> tuple[dict[str, tuple], Callable, bool]:
+    """List an HDF5 file's top-level datasets (raw shapes) and whether it is MATLAB-written."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path.name} could not be read as HDF5 ({e}); {LAYOUTS_HELP}") from None
+    with f:
+        shapes = {k: tuple(v.shape) for k, v in f.items() if isinstance(v, h5py.Dataset)}
+        matlab = force_transpose or f.userblock_size > 0 or any("MATLAB_class" in f[k].attrs for k in shapes)
+
+    def read(names: list[str], transpose: bool) -> dict[str, np.ndarray]:
+        out = {}
+        with h5py.File(path, "r") as g:
+            for k in names:
+                arr = g[k][()]
+                out[k] = np.ascontiguousarray(arr.T) if transpose else arr
+        return out
+
+    return shapes, read, matlab
+
+
+def _resolve(shapes: dict[str, tuple], path: Path) -> tuple[str, dict[str, tuple[str, ...]]]:
+    """Map the file's variable names to a layout: ("split", role -> (tr, te)) or ("all", role -> (x,))."""
+    names = list(shapes)
+    lower = {k.lower(): k for k in names}
+    split_found = {role: tuple(lower.get(v.lower()) for v in pair) for role, pair in SPLIT_LAYOUT.items()}
+    present = [v for pair in split_found.values() for v in pair if v is not None]
+    if len(present) == 6:
+        return "split", split_found  # type: ignore[return-value]
+    chosen = {}
+    for role, options in ALL_LAYOUT.items():
+        hit = next((lower[o.lower()] for o in options if o.lower() in lower), None)
+        if hit is not None:
+            chosen[role] = (hit,)
+    if len(chosen) == 3:
+        return "all", chosen
+    found = ", ".join(f"{k} {shapes[k]}" for k in names)
+    hint = ""
+    if present:
+        wanted = [v for pair in SPLIT_LAYOUT.values() for v in pair]
+        hint = f" (split layout incomplete: missing {', '.join(w for w in wanted if w.lower() not in lower)})"
+    elif chosen:
+        hint = (
+            f" (all-in-one layout incomplete: no {', '.join(r for r in ALL_LAYOUT if r not in chosen)} array)"
+        )
+    raise ValueError(f"{path.name}: unrecognised variable names {found or 'none'}{hint}; {LAYOUTS_HELP}")
+
+
+def _needs_transpose(shapes: list[tuple]) -> bool:
+    """True if 2-D arrays that should share their row count only share their last dimension."""
+    if not shapes or any(len(s) != 2 for s in shapes):
+        return False
+    return len({s[0] for s in shapes}) > 1 and len({s[1] for s in shapes}) == 1
+
+
+def _read_matlab_like(path: Path, query_fraction: float, random_state: int | None) -> CrossModalDataset:
+    """Read .mat (v5 or v7.3) and .h5/.hdf5 files in the split or all-in-one layout."""
+    hdf5 = _is_hdf5(path)
+    fmt = "hdf5"
+    if not hdf5:
+        try:
+            shapes, read5 = _mat5_vars(path)
+            fmt = "mat-v5"
+        except NotImplementedError:  # scipy: "Please use HDF reader for matlab v7.3 files"
+            hdf5 = True
+    if hdf5:
+        is_mat = path.suffix.lower() == ".mat"
+        shapes, read_h5, matlab = _hdf5_vars(path, force_transpose=is_mat)
+        fmt = "mat-v7.3" if is_mat else "hdf5"
+
+    layout, roles = _resolve(shapes, path)
+    groups = list(zip(*roles.values(), strict=True))  # [(image, text, labels)] per part
+    if hdf5:
+        transpose = matlab or any(_needs_transpose([shapes[k] for k in g]) for g in groups)
+        if transpose:
+            shapes = {k: s[::-1] for k, s in shapes.items()}
+    wanted = [v for names in roles.values() for v in names]
+    for role in ("image", "text"):  # refuse raw image tensors before reading gigabytes
+        for v in roles[role]:
+            _check_ndim(v, shapes[v])
+    data = read_h5(wanted, transpose) if hdf5 else read5(wanted)
+
+    img, txt, lab = roles["image"], roles["text"], roles["labels"]
+    X_parts = [_features(data[img[0]], img[0])]
+    T_parts = [_features(data[txt[0]], txt[0])]
+    L_parts = [_labels(data[lab[0]], lab[0])]
+    for i in range(1, len(img)):
+        X_parts.append(_features(data[img[i]], img[i], n_features=X_parts[0].shape[1]))
+        T_parts.append(_features(data[txt[i]], txt[i], n_features=T_parts[0].shape[1]))
+        L_parts.append(_labels(data[lab[i]], lab[i]))
+        if L_parts[i].shape[1] != L_parts[0].shape[1]:
+            raise ValueError(
+                f"{lab[i]} has {L_parts[i].shape[1]} label columns but {lab[0]} has {L_parts[0].shape[1]}; "
+                "both must use the same label set"
+            )
+    counts = [
+        check_same_rows(**{img[i]: X_parts[i], txt[i]: T_parts[i], lab[i]: L_parts[i]})
+        for i in range(len(img))
+    ]
+    meta = {"source": str(path), "format": fmt, "layout": layout, "variables": dict(roles)}
+    if layout == "split":  # rows [tr; te]: te = query, tr = database = train
+        n_tr, n_te = counts
+        db = np.arange(n_tr, dtype=np.int64)
+        split = Split(query=np.arange(n_tr, n_tr + n_te, dtype=np.int64), database=db, train=db.copy())
+        X_img, X_txt, Y = np.vstack(X_parts), np.vstack(T_parts), np.vstack(L_parts)
+    else:
+        split = None
+        X_img, X_txt, Y = X_parts[0], T_parts[0], L_parts[0]
+    return _dataset(
+        path, X_img, X_txt, Y, split, meta, query_fraction=query_fraction, random_state=random_state
+    )
+
+
+# ----------------------------------------------------------------------------------------- API
+def read_benchmark_file(
+    path, *, query_fraction: float = 0.2, random_state: int | None = 0
+) -> CrossModalDataset:
+    """Read a benchmark file (.npz, .mat v5/v7.3, .h5/.hdf5) into a `CrossModalDataset`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; see the module docstring for the recognised layouts and variable names.
+    query_fraction : float, default 0.2
+        Query fraction for `make_split` when the file carries no split.
+    random_state : int or None, default 0
+        Seed for `make_split` when the file carries no split.
+
+    Returns
+    -------
+    CrossModalDataset
+        ``name`` is the file stem; ``image_features`` (n, d_img) and ``text_features`` (n, d_txt)
+        float32, ``labels`` (n, c) uint8; ``label_names`` default ``label_0..``, ``texts`` default
+        ``item i``; ``metadata`` records the format, layout and variable names. Thumbnails are
+        label glyphs.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        Unsupported suffix, unrecognised variable names (the message lists those found and the
+        supported layouts), wrong shapes, NaN/Inf, labels not 0/1, rows without labels,
+        mismatched row counts, bad split indices, or arrays that would need unpickling. The
+        message names the array and the fix.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ValueError(
+            f"unsupported file type {suffix or '(none)'!r} for {path.name}; "
+            f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"no such benchmark file: {path}")
+    if suffix == ".npz":
+        return _read_npz(path, query_fraction, random_state)
+    return _read_matlab_like(path, query_fraction, random_state)

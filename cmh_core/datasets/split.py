@@ -1,0 +1,126 @@
+"""The one query / database / train split used by every loader, the CLI, the app and the tests.
+
+Protocol (the usual one for cross-modal hashing benchmarks): a seeded random query set, the rest
+is the retrieval database, and methods are trained on the database. The query set is seeded with
+one item per label where possible, so every label is evaluated; the database keeps one item per
+label where possible, so every query label has something to retrieve. The cost is O(n c) time and
+memory linear in n, so it is used as is for 10^6 synthetic items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cmh_core._checks import check_labels
+from cmh_core.datasets._types import Split
+
+__all__ = ["make_split"]
+
+
+def _first_with_each_label(labels_perm: np.ndarray, blocked: np.ndarray) -> list[int]:
+    """Positions (in permuted order) covering each label greedily, rarest label first.
+
+    Parameters
+    ----------
+    labels_perm : ndarray of uint8, shape (n, c)
+        Labels in a random row order.
+    blocked : ndarray of bool, shape (n,)
+        Positions that may not be picked (updated in place with the picks).
+
+    Returns
+    -------
+    list of int
+        Picked positions; each covered label has at least two items overall, so picking one
+        never takes a label away from the other side of the split.
+    """
+    counts = labels_perm.sum(axis=0, dtype=np.int64)  # (c,)
+    covered = np.zeros(labels_perm.shape[1], dtype=bool)
+    picks: list[int] = []
+    for lab in np.argsort(counts, kind="stable"):
+        if covered[lab] or counts[lab] < 2:
+            continue
+        candidates = np.flatnonzero(labels_perm[:, lab] & ~blocked)
+        if len(candidates) == 0:
+            continue
+        pos = int(candidates[0])
+        picks.append(pos)
+        blocked[pos] = True
+        covered |= labels_perm[pos].astype(bool)
+    return picks
+
+
+def make_split(
+    labels,
+    n_query: int | None = None,
+    *,
+    query_fraction: float = 0.2,
+    random_state: int | None = 0,
+) -> Split:
+    """Split items into a seeded query set and a database (train = database).
+
+    Parameters
+    ----------
+    labels : array-like of {0, 1}, shape (n, c)
+        Multi-hot labels; rows without labels are allowed here (they are just never seeds).
+    n_query : int, optional
+        Number of query items, ``1 <= n_query <= n - 1``. Default: ``round(query_fraction * n)``
+        clipped to that range.
+    query_fraction : float, default 0.2
+        Fraction of items used as queries when ``n_query`` is not given, in (0, 1).
+    random_state : int or None, default 0
+        Seed of the permutation; the same labels and seed always give the same split.
+
+    Returns
+    -------
+    Split
+        ``query`` (n_q,), ``database`` (n - n_q,) and ``train`` (same as database): sorted int64
+        row indices; query and database are disjoint and together cover all rows.
+
+    Notes
+    -----
+    1. Rows are shuffled with ``np.random.default_rng(random_state)``.
+    2. Query seeds: for each label with at least two items, rarest first, the first shuffled item
+       carrying it unless a seed already covers it (at most ``n_query`` seeds).
+    3. Database reserves: likewise, one other item per label is kept for the database.
+    4. The query set is filled up to ``n_query`` with the remaining shuffled items.
+    """
+    Y = labels
+    if not (isinstance(Y, np.ndarray) and Y.dtype == np.uint8 and Y.ndim == 2 and Y.max(initial=0) <= 1):
+        Y = check_labels(labels, "labels", allow_empty_rows=True)  # fast path above for clean uint8
+    n = Y.shape[0]
+    if n < 2:
+        raise ValueError(f"labels has {n} row(s); a query/database split needs at least 2 items")
+    if n_query is None:
+        if not 0.0 < float(query_fraction) < 1.0:
+            raise ValueError(f"query_fraction must be in (0, 1), got {query_fraction}; e.g. use 0.2")
+        n_query = int(round(float(query_fraction) * n))
+        n_query = min(max(n_query, 1), n - 1)
+    elif not 1 <= int(n_query) <= n - 1:
+        raise ValueError(f"n_query must be between 1 and n - 1 = {n - 1}, got {n_query}")
+    n_query = int(n_query)
+
+    rng = np.random.default_rng(random_state)
+    perm = rng.permutation(n)  # perm[pos] = row
+    Y_perm = Y[perm]  # (n, c) uint8
+
+    blocked = np.zeros(n, dtype=bool)  # positions already assigned
+    seeds = _first_with_each_label(Y_perm, blocked)[:n_query]
+    # Reserve one database item per label, searching from the end of the shuffled order.
+    rev_blocked = blocked[::-1].copy()
+    reserves = [n - 1 - p for p in _first_with_each_label(Y_perm[::-1], rev_blocked)]
+
+    in_query = np.zeros(n, dtype=bool)  # by position
+    in_query[seeds] = True
+    free = np.ones(n, dtype=bool)
+    free[seeds] = False
+    free[reserves] = False
+    n_fill = n_query - len(seeds)
+    fill = np.flatnonzero(free)[:n_fill]
+    in_query[fill] = True
+    if len(fill) < n_fill:  # only when reserves crowd out the fill (tiny n)
+        extra = np.flatnonzero(~in_query)[: n_fill - len(fill)]
+        in_query[extra] = True
+
+    query = np.sort(perm[in_query]).astype(np.int64)
+    database = np.sort(perm[~in_query]).astype(np.int64)
+    return Split(query=query, database=database, train=database.copy())
