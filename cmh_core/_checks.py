@@ -60,7 +60,9 @@ def check_labels(Y, name: str = "labels", *, allow_empty_rows: bool = False) -> 
             "one-hot encode class indices first, e.g. np.eye(n_classes)[y]"
         )
     if arr.ndim != 2 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must be 2-D (n_items, n_labels) with at least one label, got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be 2-D (n_items, n_labels) with at least one label, got shape {arr.shape}"
+        )
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name} must be numeric 0/1, got dtype {arr.dtype}")
     with np.errstate(invalid="ignore"):

@@ -84,7 +84,9 @@ class CrossModalDataset:
         """
         i = int(i)
         if not 0 <= i < self.n_items:
-            raise IndexError(f"item index {i} out of range; the dataset has {self.n_items} items (0..{self.n_items - 1})")
+            raise IndexError(
+                f"item index {i} out of range; the dataset has {self.n_items} items (0..{self.n_items - 1})"
+            )
         if self._thumbnail_loader is None:
             from cmh_core.datasets._glyphs import glyph_thumbnail
 
