@@ -1,0 +1,74 @@
+"""Cross-modal hashing methods: one class per file, registered by name in `METHODS`.
+
+Adding a method = one file with a `CrossModalHasher` subclass + one line in `METHODS`.
+
+>>> from cmh_core.methods import get_method
+>>> m = get_method("cca-itq", n_bits=32, random_state=0)   # case, '-' and '_' ignored
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cmh_core.methods._base import CrossModalHasher, load_model
+from cmh_core.methods.cca_itq import CCAITQ
+from cmh_core.methods.cmfh import CMFH
+from cmh_core.methods.dch import DCH
+from cmh_core.methods.random_codes import RandomCodes
+from cmh_core.methods.scm import SCM
+
+__all__ = ["METHODS", "CrossModalHasher", "get_method", "load_model", "method_class"]
+
+METHODS: dict[str, type[CrossModalHasher]] = {
+    "RandomCodes": RandomCodes,
+    "CCA-ITQ": CCAITQ,
+    "SCM": SCM,
+    "CMFH": CMFH,
+    "DCH": DCH,
+}
+
+
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch not in "-_ ")
+
+
+def method_class(name: str) -> type[CrossModalHasher]:
+    """The registered class for ``name`` (case-insensitive; '-', '_' and spaces ignored).
+
+    Raises
+    ------
+    ValueError
+        If no method has that name; the message lists the registered names.
+    """
+    if isinstance(name, str):
+        for registered, cls in METHODS.items():
+            if _key(registered) == _key(name):
+                return cls
+    raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+
+
+def get_method(name: str, **params: Any) -> CrossModalHasher:
+    """A new, unfitted instance of the method ``name`` with the given parameters.
+
+    Parameters
+    ----------
+    name : str
+        Any key of `METHODS`, case-insensitive, ignoring '-', '_' and spaces ("cca_itq").
+    **params
+        Constructor parameters (e.g. ``n_bits=64, random_state=0``); the rest keep the paper's
+        defaults.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method name or parameter (the message lists the valid ones).
+    """
+    cls = method_class(name)
+    valid = cls._get_param_names()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{cls.name} has no parameter(s) {', '.join(map(repr, unknown))}; "
+            f"valid parameters: {', '.join(valid)}"
+        )
+    return cls(**params)
