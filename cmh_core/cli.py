@@ -151,8 +151,8 @@ def _train(args: argparse.Namespace) -> int:
         f"mAP I→T {run.map_i2t:.4f}, T→I {run.map_t2i:.4f}, trained in {run.fit_seconds:.2f} s"
     )
     if args.out:
-        run.model.save(args.out)
-        print(f"saved model to {args.out}")
+        path = run.model.save(args.out)
+        print(f"saved model to {path}")
     return 0
 
 

@@ -145,7 +145,7 @@ def run_experiment(
     eval_s = time.perf_counter() - t0
     return Run(
         dataset=ds.name,
-        method=type(model).__name__ if not hasattr(model, "name") else str(model.name),
+        method=model.name,
         n_bits=int(n_bits),
         seed=int(seed),
         params=model.get_params(),
