@@ -15,14 +15,18 @@ array at n = 20,000 alone would be 1.6 GB). Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from cmh_core.datasets import make_synthetic
-from cmh_core.methods import METHODS, get_method
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
+
+from cmh_core.datasets import make_synthetic  # noqa: E402
+from cmh_core.methods import METHODS, get_method  # noqa: E402
 
 TARGET_S, TARGET_RATIO = 10.0, 2.2
 
