@@ -14,6 +14,7 @@ from scipy import linalg
 _BLOCK = 4096  # rows per block when streaming over the n×d feature matrices
 
 __all__ = [
+    "check_subspace_bits",
     "center",
     "centered_grams",
     "gram",
@@ -165,3 +166,19 @@ def linear_project(X: np.ndarray, mean: np.ndarray, W: np.ndarray, block: int = 
     for s in range(0, X.shape[0], block):
         out[s : s + block] = (X[s : s + block] - mean) @ W
     return out
+
+
+def check_subspace_bits(method: str, n_bits: int, n_features: dict[str, int]) -> None:
+    """Refuse more bits than a common-subspace method has directions: min(d_img, d_txt).
+
+    Raises
+    ------
+    ValueError
+        Naming ``n_bits`` and the largest length that works.
+    """
+    d = min(n_features.values())
+    if n_bits > d:
+        raise ValueError(
+            f"{method} learns at most min(d_img, d_txt) = {d} directions, got n_bits={n_bits}; "
+            f"use n_bits <= {d}"
+        )

@@ -25,7 +25,13 @@ from __future__ import annotations
 import numpy as np
 
 from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._linalg import centered_grams, gram, linear_project, whitened_cross_svd
+from cmh_core.methods._linalg import (
+    centered_grams,
+    check_subspace_bits,
+    gram,
+    linear_project,
+    whitened_cross_svd,
+)
 
 __all__ = ["SCM", "semantic_cross_matrix"]
 
@@ -111,12 +117,7 @@ class SCM(CrossModalHasher):
         self.random_state = random_state
 
     def _check_n_bits(self, n_bits, n_features, n_samples):
-        d = min(n_features.values())
-        if n_bits > d:
-            raise ValueError(
-                f"SCM learns at most min(d_img, d_txt) = {d} directions, got n_bits={n_bits}; "
-                f"use n_bits <= {d}"
-            )
+        check_subspace_bits(self.name, n_bits, n_features)
 
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
         r = int(self.n_bits)
