@@ -160,10 +160,7 @@ def _datasets() -> int:
     from cmh_core.datasets import list_datasets
 
     for d in list_datasets():
-        if isinstance(d, dict):
-            print(f"{d['name']:<12} {d.get('description', '')}")
-        else:
-            print(d)
+        print(f"{d['name']:<12} {d['description']}")
     return 0
 
 

@@ -17,7 +17,7 @@ def get_dataset(name: str) -> CrossModalDataset:
 
 def dataset_names() -> list[str]:
     """Names offered in the dataset picker (bundled sets first)."""
-    return [d["name"] if isinstance(d, dict) else str(d) for d in list_datasets()]
+    return [d["name"] for d in list_datasets()]
 
 
 def dataset_picker() -> str:

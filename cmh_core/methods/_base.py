@@ -40,11 +40,6 @@ _META_KEY = "__cmh_meta__"
 Callback = Callable[[int, float, float], None]
 
 
-def _pack(bits: np.ndarray) -> np.ndarray:
-    """Pack ``(n, r)`` bits (value > 0 → 1) into ``(n, ceil(r/8))`` uint8, big-endian."""
-    return pack_bits(bits)
-
-
 class _Progress:
     """Times a fit and forwards ``(iteration, objective, elapsed_s)`` to the user's callback.
 
@@ -173,7 +168,7 @@ class CrossModalHasher(BaseEstimator):
         if train_bits is None:
             pairs = zip(MODALITIES, (X_img, X_txt), strict=True)
             train_bits = {m: self._binarize(self._project(X, m)) for m, X in pairs}
-        self.train_codes_ = {m: _pack(np.asarray(train_bits[m])) for m in MODALITIES}
+        self.train_codes_ = {m: pack_bits(np.asarray(train_bits[m])) for m in MODALITIES}
         if progress.calls == 0:
             progress(1, float("nan"))
         return self
@@ -194,7 +189,7 @@ class CrossModalHasher(BaseEstimator):
         self._check_fitted()
         modality = _valid_modality(modality)
         X = check_features(X, f"X ({modality})", n_features=self.n_features_in_[modality])
-        return _pack(self._binarize(self._project(X, modality)))
+        return pack_bits(self._binarize(self._project(X, modality)))
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to ``path`` (``.npz``; arrays + embedded JSON, no pickle).
