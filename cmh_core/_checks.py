@@ -5,9 +5,37 @@ Every check raises ``ValueError`` naming the array, the offending value and the 
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-__all__ = ["check_features", "check_labels", "check_same_rows"]
+__all__ = ["check_features", "check_labels", "check_positive_int", "check_same_rows"]
+
+
+def check_positive_int(value, name: str, *, example: int | None = None) -> int:
+    """Return ``value`` as an ``int`` >= 1; refuse bools, floats, strings and values < 1.
+
+    The one positive-integer check of the package (code lengths, cut-offs, iteration counts).
+
+    Parameters
+    ----------
+    value : object
+        What the caller passed.
+    name : str
+        How the message names it (``"n_bits"``, ``"k"``).
+    example : int, optional
+        A valid value the message suggests (``"use e.g. n_bits=32"``).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the value and (with ``example``) a valid one.
+    """
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_) and value >= 1
+    if not ok:
+        fix = f"; use e.g. {name}={example}" if example is not None else ""
+        raise ValueError(f"{name} must be a positive integer, got {value!r}{fix}")
+    return int(value)
 
 
 def check_features(X, name: str, *, n_features: int | None = None) -> np.ndarray:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tracemalloc
+from numbers import Integral
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
 
 from cmh_core.datasets import make_synthetic
 from cmh_core.evaluation import evaluate
@@ -21,8 +24,8 @@ BITS = 16
 
 
 @pytest.fixture(scope="module")
-def ds():
-    return make_synthetic(n=400, d_img=48, d_txt=32, n_labels=8, random_state=0)
+def ds(synthetic_ds):
+    return synthetic_ds
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +34,14 @@ def train(ds):
     return ds.image_features[tr], ds.text_features[tr], ds.labels[tr]
 
 
-_FITTED: dict = {}
+@pytest.fixture(scope="module")
+def fitted(synthetic_fitted):
+    """``fitted(name, train, **params)``: cached fit (16 bits, seed 0 unless given); do not mutate."""
 
+    def get(name, train, **params):
+        return synthetic_fitted(name, **{"n_bits": BITS, "random_state": 0, **params})
 
-def fitted(name, train, **params):
-    """Fit once per (name, params) and cache; tests must not mutate the returned model."""
-    key = (name, tuple(sorted(params.items())))
-    if key not in _FITTED:
-        params = {"n_bits": BITS, "random_state": 0, **params}
-        _FITTED[key] = get_method(name, **params).fit(*train)
-    return _FITTED[key]
+    return get
 
 
 # ---------------------------------------------------------------- estimator shape
@@ -88,7 +89,7 @@ def test_not_fitted(name, ds, tmp_path):
 # ---------------------------------------------------------------- output shape
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("bits", [16, 32, 20])
-def test_encode_dtype_and_shape(name, bits, ds, train):
+def test_encode_dtype_and_shape(name, bits, ds, train, fitted):
     m = fitted(name, train, n_bits=bits)
     n_bytes = math.ceil(m.code_length / 8)
     assert m.code_length == bits
@@ -105,7 +106,7 @@ def test_encode_dtype_and_shape(name, bits, ds, train):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_encode_rejects_bad_input(name, ds, train):
+def test_encode_rejects_bad_input(name, ds, train, fitted):
     m = fitted(name, train)
     with pytest.raises(ValueError, match="features"):
         m.encode(ds.image_features[:3, :-1], "image")
@@ -135,12 +136,92 @@ def test_fit_rejects_bad_input(name, train):
     with pytest.raises(ValueError, match="row"):
         m.fit(X1, X2, Y[:-1])
     for n_bits in (0, -8):
-        with pytest.raises(ValueError, match=f"got {n_bits}.*n_bits=32"):
+        with pytest.raises(ValueError, match=f"'n_bits'.*Got {n_bits} instead.*n_bits=32"):
             get_method(name, n_bits=n_bits).fit(X1, X2, Y)
     with pytest.raises(ValueError, match="2.5"):
         get_method(name, n_bits=2.5).fit(X1, X2, Y)
     with pytest.raises(ValueError, match="callable"):
         m.fit(X1, X2, Y, callback="print")
+
+
+def _out_of_range(constraints: list) -> list:
+    """Values that satisfy none of a parameter's constraints, derived from its Intervals/StrOptions."""
+    candidates: list = ["not-a-valid-value", [1]]
+    for c in constraints:
+        if isinstance(c, Interval):
+            for end, step in ((c.left, -1), (c.right, 1)):
+                if end is not None:
+                    candidates += [end, end + step]
+            if c.type is Integral:
+                candidates.append((c.left if c.left is not None else 0) + 1.5)  # not an integer
+        elif isinstance(c, StrOptions):
+            candidates.append("".join(sorted(c.options)) + "-x")
+    if None not in constraints:
+        candidates.append(None)
+    checks = [make_constraint(c) for c in constraints]
+    return [v for v in candidates if not any(ch.is_satisfied_by(v) for ch in checks)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_parameter_has_constraints(name):
+    """A method that adds a parameter must declare its valid range in ``_parameter_constraints``."""
+    cls = METHODS[name]
+    assert set(cls._parameter_constraints) == set(cls._get_param_names())
+    for key in CrossModalHasher._parameter_constraints:  # merged with the base's, not replaced
+        assert cls._parameter_constraints[key] == CrossModalHasher._parameter_constraints[key]
+    defaults = cls().get_params()
+    cls(**defaults)._validate_hyperparams()  # the paper defaults are valid
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_out_of_range_parameters_refused(name, train):
+    """Every out-of-range value gets a ValueError naming the parameter and the value, before any work."""
+    cls = METHODS[name]
+    tried = 0
+    for key, constraints in cls._parameter_constraints.items():
+        for bad in _out_of_range(constraints):
+            m = get_method(name, **{key: bad})
+            with pytest.raises(ValueError, match=f"'{key}'.*{re.escape(repr(bad))}") as info:
+                m.fit(*train)
+            assert "must be" in str(info.value)
+            assert not [k for k in vars(m) if k.endswith("_")], "nothing may be fitted after a refusal"
+            tried += 1
+    assert tried >= 2 * len(cls._parameter_constraints)
+
+
+def test_bool_is_not_an_integer(train):
+    for name in NAMES:
+        for key, constraints in METHODS[name]._parameter_constraints.items():
+            if (
+                any(isinstance(c, Interval) and c.type is Integral for c in constraints)
+                and None not in constraints
+            ):
+                with pytest.raises(ValueError, match=f"'{key}'.*bool.*True"):
+                    get_method(name, **{key: True}).fit(*train)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fitted_attributes_declared(name, train, fitted):
+    """``_fitted_attributes`` lists exactly what fit sets, so save/load can check every one."""
+    m = fitted(name, train)
+    assert {k for k in vars(m) if k.endswith("_") and not k.startswith("_")} == set(m._fitted_attributes)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_max_n_bits_refused_up_front(name, train):
+    X1, X2, Y = train
+    nf, n = {"image": X1.shape[1], "text": X2.shape[1]}, X1.shape[0]
+    m = get_method(name, random_state=0)
+    limit = m.max_n_bits(nf, n)
+    assert type(limit) is int and limit >= 1
+    if limit <= 512:  # the largest accepted length works
+        assert get_method(name, n_bits=limit, random_state=0).fit(*train).code_length == limit
+    too_many = get_method(name, n_bits=limit + 1)
+    with pytest.raises(
+        ValueError, match=f"n_bits={limit + 1}.*{name}.*largest is {limit} .*n_bits <= {limit}"
+    ):
+        too_many.fit(*train)
+    assert not hasattr(too_many, "train_codes_")
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if not METHODS[n].supports_unpaired])
@@ -155,7 +236,7 @@ def test_unpaired_data_refused(name, train):
 
 # ---------------------------------------------------------------- determinism and persistence
 @pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_codes(name, ds, train):
+def test_same_seed_same_codes(name, ds, train, fitted):
     a = fitted(name, train)
     b = get_method(name, n_bits=BITS, random_state=0).fit(*train)
     for mod in ("image", "text"):
@@ -170,7 +251,7 @@ def test_same_seed_same_codes(name, ds, train):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_save_load_round_trip(name, ds, train, tmp_path):
+def test_save_load_round_trip(name, ds, train, tmp_path, fitted):
     m = fitted(name, train, n_bits=20)
     path = m.save(tmp_path / "model")
     assert path.suffix == ".npz"
@@ -185,7 +266,7 @@ def test_save_load_round_trip(name, ds, train, tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_load_refuses_other_method_and_version(name, train, tmp_path):
+def test_load_refuses_other_method_and_version(name, train, tmp_path, fitted):
     m = fitted(name, train)
     path = m.save(tmp_path / "m.npz")
     other = next(cls for n, cls in METHODS.items() if n != name)
@@ -204,6 +285,64 @@ def test_load_refuses_other_method_and_version(name, train, tmp_path):
         load_model(tmp_path / "plain.npz")
 
 
+def _tamper(path, out, change):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    np.savez(out, **arrays)
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_load_refuses_tampered_files(name, train, tmp_path, fitted):
+    m = fitted(name, train)
+    path = m.save(tmp_path / "m.npz")
+    r = m.code_length_
+
+    def extra(a):
+        a["a:evil_"] = np.zeros(3)
+
+    def missing(a):
+        del a["d:train_codes_:text"]
+
+    def wrong_shape(a):
+        a["d:train_codes_:image"] = a["d:train_codes_:image"][:, :-1]
+
+    def stray_key(a):
+        a["x"] = np.zeros(2)
+
+    for change, pattern in (
+        (extra, r"unexpected: \['a:evil_'\]"),
+        (missing, r"missing: \['d:train_codes_:text'\]"),
+        (wrong_shape, rf"train_codes_\['image'\] should be array\(\*, b\) with r = {r}"),
+        (stray_key, r"unexpected: \['x'\]"),
+    ):
+        bad = _tamper(path, tmp_path / f"{change.__name__}.npz", change)
+        with pytest.raises(ValueError, match=pattern):
+            load_model(bad)
+    for attr, kind in m._fitted_attributes.items():  # every declared array's shape is checked
+        if "array" in kind and "d" in kind.split("(")[1]:
+            key = f"d:{attr}:text" if kind.startswith("{") else f"a:{attr}"
+
+            def shrink(a, key=key):
+                a[key] = a[key][:-1]
+
+            with pytest.raises(ValueError, match=f"{attr}.*should be array"):
+                load_model(_tamper(path, tmp_path / "shrunk.npz", shrink))
+
+
+def test_load_refuses_files_that_are_not_models(tmp_path):
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="not a cmh_core model file.*empty"):
+        load_model(tmp_path / "empty.npz")
+    (tmp_path / "notes.npz").write_text("just some text\n")
+    with pytest.raises(ValueError, match="not a cmh_core model file.*not a zip") as info:
+        load_model(tmp_path / "notes.npz")
+    assert "pickle" not in str(info.value)
+    with pytest.raises(ValueError, match="is a directory"):
+        load_model(tmp_path)
+
+
 # ---------------------------------------------------------------- callback, quality, memory
 @pytest.mark.parametrize("name", NAMES)
 def test_callback(name, train):
@@ -217,13 +356,13 @@ def test_callback(name, train):
 
 
 @pytest.fixture(scope="module")
-def chance(ds, train):
+def chance(ds, train, fitted):
     rep = evaluate(fitted("RandomCodes", train), ds)
     return rep["i2t"]["mAP"], rep["t2i"]["mAP"]
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "RandomCodes"])
-def test_beats_random_codes(name, ds, train, chance):
+def test_beats_random_codes(name, ds, train, chance, fitted):
     rep = evaluate(fitted(name, train), ds)
     assert rep["i2t"]["mAP"] >= chance[0] + 0.05, (rep["i2t"]["mAP"], chance)
     assert rep["t2i"]["mAP"] >= chance[1] + 0.05, (rep["t2i"]["mAP"], chance)

@@ -17,21 +17,19 @@ DOI 10.1109/TPAMI.2012.193
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral, Real
+from typing import ClassVar
 
-from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._linalg import (
-    centered_grams,
-    check_subspace_bits,
-    itq_rotation,
-    linear_project,
-    whitened_cross_svd,
-)
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from cmh_core.methods._base import LinearHasher
+from cmh_core.methods._linalg import centered_grams, itq_rotation, linear_project, whitened_cross_svd
 
 __all__ = ["CCAITQ"]
 
 
-class CCAITQ(CrossModalHasher):
+class CCAITQ(LinearHasher):
     """CCA + ITQ (Gong & Lazebnik, TPAMI 2013), unsupervised.
 
     Parameters
@@ -66,6 +64,15 @@ class CCAITQ(CrossModalHasher):
         "doi": "10.1109/TPAMI.2012.193",
         "idea": "CCA finds a shared subspace; ITQ rotates it so that taking signs loses little",
     }
+    _parameter_constraints: ClassVar[dict] = {
+        **LinearHasher._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+    _fitted_attributes: ClassVar[dict[str, str]] = {
+        **LinearHasher._fitted_attributes,
+        "correlations_": "array(r)",
+    }
 
     def __init__(
         self,
@@ -80,8 +87,12 @@ class CCAITQ(CrossModalHasher):
         self.n_iter = n_iter
         self.random_state = random_state
 
-    def _check_n_bits(self, n_bits, n_features, n_samples):
-        check_subspace_bits(self.name, n_bits, n_features)
+    def max_n_bits(self, n_features: dict[str, int], n_samples: int) -> int:
+        """min(d_img, d_txt): CCA has no more pairs of directions than the smaller feature size.
+
+        Also capped by the base class's memory estimate.
+        """
+        return min(min(n_features.values()), super().max_n_bits(n_features, n_samples))
 
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
         r = int(self.n_bits)
@@ -97,6 +108,3 @@ class CCAITQ(CrossModalHasher):
         self.projections_ = {"image": W1 @ R, "text": W2 @ R}
         self.correlations_ = s.astype(np.float64)
         return None  # training codes = encoded training rows
-
-    def _project(self, X, modality):
-        return linear_project(X, self.means_[modality], self.projections_[modality])

@@ -30,18 +30,17 @@ CVPR 2014, pp. 2083-2090. DOI 10.1109/CVPR.2014.267
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+from typing import ClassVar
+
 import numpy as np
 from scipy import linalg
+from sklearn.utils._param_validation import Interval
 
-from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._linalg import center, gram, linear_project
+from cmh_core.methods._base import LinearHasher, bits_within_memory
+from cmh_core.methods._linalg import center_scale, gram, ridge_factor, ridge_solve
 
 __all__ = ["CMFH"]
-
-
-def _sym_solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``A^-1 B`` for symmetric positive definite A."""
-    return linalg.solve(A, B, assume_a="pos")
 
 
 def _objective(G, S, K, U, P, lam, mu, gam, gam_n) -> float:
@@ -60,7 +59,7 @@ def _objective(G, S, K, U, P, lam, mu, gam, gam_n) -> float:
     return float(J)
 
 
-class CMFH(CrossModalHasher):
+class CMFH(LinearHasher):
     """Collective Matrix Factorization Hashing (Ding, Guo & Zhou, CVPR 2014), unsupervised.
 
     Parameters
@@ -85,8 +84,9 @@ class CMFH(CrossModalHasher):
         P_m (divided by the feature scale, so queries use raw centred features).
     scales_ : ndarray (2,)
         Root mean squared row norm of each modality's centred training features.
-    objective_ : ndarray (n_iter,)
-        Objective after each iteration (non-increasing).
+
+    The objective (non-increasing) is computed only when ``fit`` gets a callback, which receives
+    it after each iteration: without one it would cost as much as the updates themselves.
     """
 
     name = "CMFH"
@@ -98,6 +98,17 @@ class CMFH(CrossModalHasher):
         "year": 2014,
         "doi": "10.1109/CVPR.2014.267",
         "idea": "factorise both modalities onto one shared latent matrix whose signs are the codes",
+    }
+    _parameter_constraints: ClassVar[dict] = {
+        **LinearHasher._parameter_constraints,
+        "lam": [Interval(Real, 0, 1, closed="neither")],
+        "mu": [Interval(Real, 0, None, closed="neither")],
+        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+    _fitted_attributes: ClassVar[dict[str, str]] = {
+        **LinearHasher._fitted_attributes,
+        "scales_": "array(2)",
     }
 
     def __init__(
@@ -117,45 +128,46 @@ class CMFH(CrossModalHasher):
         self.n_iter = n_iter
         self.random_state = random_state
 
+    def max_n_bits(self, n_features: dict[str, int], n_samples: int) -> int:
+        """min(n, d_img + d_txt), and r x r solves within memory: V = X_1 A_1 + X_2 A_2 has no higher rank.
+
+        Bits beyond the rank of the latent V (n, r) are linear combinations of the others; each
+        iteration also solves r x r systems (O(r^3)) and keeps (d_m, r) float64 factors.
+        """
+        rank = min(n_samples, sum(n_features.values()))
+        memory = bits_within_memory(48, 32 * sum(n_features.values()) + 16 * n_samples)
+        return min(rank, memory, super().max_n_bits(n_features, n_samples))
+
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
         r, n = int(self.n_bits), X_img.shape[0]
         lam, mu, gam = float(self.lam), float(self.mu), float(self.gamma)
         gam_n = gam * n  # γ_n: ridge on U_m, P_m
         # Step 0: centred, unit-scale features, seen only through Gram matrices
-        X1, mu1 = center(X_img)  # X1: (n, d1)
-        X2, mu2 = center(X_txt)  # X2: (n, d2)
-        s = np.sqrt([np.einsum("ij,ij->", X, X, dtype=np.float64) / n + 1e-12 for X in (X1, X2)])
-        G11, G22, G12 = gram(X1) / s[0] ** 2, gram(X2) / s[1] ** 2, gram(X1, X2) / (s[0] * s[1])
-        G = [[G11, G12], [G12.T, G22]]  # G[a][b] = X_a^T X_b (scaled)
-        Pfac = [linalg.cho_factor(G[m][m] + (gam_n / mu) * np.eye(len(G[m][m]))) for m in range(2)]
+        X1, mu1, s1 = center_scale(X_img)  # X1: (n, d1)
+        X2, mu2, s2 = center_scale(X_txt)  # X2: (n, d2)
+        G12 = gram(X1, X2)
+        G = [[gram(X1), G12], [G12.T, gram(X2)]]  # G[a][b] = X_a^T X_b (scaled)
+        Pfac = [ridge_factor(G[m][m], gam_n / mu) for m in range(2)]
         V0 = rng.standard_normal((n, r)).astype(np.float32)  # V: (n, r), random start
-        S = [gram(X1, V0) / s[0], gram(X2, V0) / s[1]]  # S_m = X_m^T V: (d_m, r)
+        S = [gram(X1, V0), gram(X2, V0)]  # S_m = X_m^T V: (d_m, r)
         K = gram(V0)  # K = V^T V: (r, r)
         w, I_r = (lam, 1.0 - lam), np.eye(r)
-        history = []
         for it in range(1, int(self.n_iter) + 1):
             # U_m = (V^T V + γ_n/w_m I)^-1 V^T X_m   (r, d_m)
-            U = [_sym_solve(K + (gam_n / w[m]) * I_r, S[m].T) for m in range(2)]
+            U = [ridge_solve(K, gam_n / w[m], S[m].T) for m in range(2)]
             # P_m = (X_m^T X_m + γ_n/μ I)^-1 X_m^T V   (d_m, r)
             P = [linalg.cho_solve(Pfac[m], S[m]) for m in range(2)]
             # V = X_1 A_1 + X_2 A_2 with A_m = (w_m U_m^T + μ P_m) C^-1
-            C = lam * U[0] @ U[0].T + (1 - lam) * U[1] @ U[1].T + (2 * mu + gam) * I_r  # (r, r)
-            A = [_sym_solve(C, (w[m] * U[m] + mu * P[m].T)).T for m in range(2)]  # A_m: (d_m, r)
+            C = lam * U[0] @ U[0].T + (1 - lam) * U[1] @ U[1].T + 2 * mu * I_r  # (r, r), + γ I below
+            A = [ridge_solve(C, gam, w[m] * U[m] + mu * P[m].T).T for m in range(2)]  # A_m: (d_m, r)
             S = [G[m][0] @ A[0] + G[m][1] @ A[1] for m in range(2)]  # X_m^T V
             K = A[0].T @ S[0] + A[1].T @ S[1]  # V^T V
-            history.append(_objective(G, S, K, U, P, lam, mu, gam, gam_n))
-            callback(it, history[-1])
+            if callback.active:  # the objective costs as much as the updates: only when asked for
+                callback(it, _objective(G, S, K, U, P, lam, mu, gam, gam_n))
         P = [linalg.cho_solve(Pfac[m], S[m]) for m in range(2)]  # hash functions for the final V
-        V = X1 @ (A[0] / s[0]).astype(np.float32) + X2 @ (A[1] / s[1]).astype(np.float32)  # (n, r)
+        V = X1 @ A[0].astype(np.float32) + X2 @ A[1].astype(np.float32)  # (n, r)
         self.means_ = {"image": mu1, "text": mu2}
-        self.projections_ = {
-            "image": (P[0] / s[0]).astype(np.float32),
-            "text": (P[1] / s[1]).astype(np.float32),
-        }
-        self.scales_ = s.astype(np.float64)
-        self.objective_ = np.asarray(history, dtype=np.float64)
+        self.projections_ = {"image": (P[0] / s1).astype(np.float32), "text": (P[1] / s2).astype(np.float32)}
+        self.scales_ = np.array([s1, s2], dtype=np.float64)
         B = V >= 0  # B = sgn(V): (n, r)
         return {"image": B, "text": B}
-
-    def _project(self, X, modality):
-        return linear_project(X, self.means_[modality], self.projections_[modality])

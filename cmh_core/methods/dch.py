@@ -27,11 +27,15 @@ Large-scale Cross-modal Retrieval." IEEE TIP 26(5):2494-2507, 2017. DOI 10.1109/
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+from typing import ClassVar
+
 import numpy as np
 from scipy import linalg
+from sklearn.utils._param_validation import Interval
 
-from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._linalg import center, gram, linear_project, relative_ridge
+from cmh_core.methods._base import LinearHasher, bits_within_memory
+from cmh_core.methods._linalg import center_scale, gram, relative_ridge, ridge_factor, ridge_solve
 
 __all__ = ["DCH", "dcc_update"]
 
@@ -59,7 +63,8 @@ def dcc_update(B: np.ndarray, Q: np.ndarray, W: np.ndarray, n_sweeps: int) -> np
     ndarray (n, r) in {-1, +1}, dtype of B
     """
     H = (W @ W.T).astype(B.dtype)  # H: (r, r), symmetric
-    Bt = np.ascontiguousarray(B.T)  # B^T: (r, n), one contiguous row per bit
+    # a copy in every case: ascontiguousarray(B.T) would be a view of a Fortran-ordered B
+    Bt = np.array(B.T, order="C", copy=True)  # B^T: (r, n), one contiguous row per bit
     Qt = np.ascontiguousarray(Q.T, dtype=B.dtype)  # Q^T: (r, n)
     BHt = H @ Bt  # (B H)^T: (r, n)
     for _ in range(n_sweeps):
@@ -73,7 +78,7 @@ def dcc_update(B: np.ndarray, Q: np.ndarray, W: np.ndarray, n_sweeps: int) -> np
     return np.ascontiguousarray(Bt.T)
 
 
-class DCH(CrossModalHasher):
+class DCH(LinearHasher):
     """Discrete Cross-modal Hashing (Xu, Shen, Yang, Shen & Li, TIP 2017), supervised.
 
     Parameters
@@ -113,6 +118,19 @@ class DCH(CrossModalHasher):
         "doi": "10.1109/TIP.2017.2676345",
         "idea": "learn discrete codes that linearly predict the labels; regress features onto them",
     }
+    _parameter_constraints: ClassVar[dict] = {
+        **LinearHasher._parameter_constraints,
+        "lam": [Interval(Real, 0, None, closed="neither")],
+        "mu": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_dcc": [Interval(Integral, 1, None, closed="left")],
+    }
+    _fitted_attributes: ClassVar[dict[str, str]] = {
+        **LinearHasher._fitted_attributes,
+        "classifier_": "array(r, *)",
+        "objective_": "array(*)",
+    }
 
     def __init__(
         self,
@@ -133,18 +151,25 @@ class DCH(CrossModalHasher):
         self.n_dcc = n_dcc
         self.random_state = random_state
 
+    def max_n_bits(self, n_features: dict[str, int], n_samples: int) -> int:
+        """n, and r x r matrices within memory: the codes B (n, r) have rank at most n.
+
+        Bits beyond n are linear combinations of the others; each iteration also forms
+        ``H = W W^T`` and ``B^T B`` (r, r), which at 100,000 bits alone would need 37 GiB.
+        """
+        memory = bits_within_memory(32, 40 * n_samples + 24 * sum(n_features.values()))
+        return min(n_samples, memory, super().max_n_bits(n_features, n_samples))
+
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
         r, n = int(self.n_bits), X_img.shape[0]
         lam, mu = float(self.lam), float(self.mu)
         # Step 0: centred, unit-scale features; ridge factors of the hash functions
         Xs, means, scales, facs, eps = [], {}, [], [], []
         for m, X in zip(("image", "text"), (X_img, X_txt), strict=True):
-            Xc, means[m] = center(X)
-            s = float(np.sqrt(np.einsum("ij,ij->", Xc, Xc, dtype=np.float64) / n) + 1e-12)
-            Xc /= s
+            Xc, means[m], s = center_scale(X)
             G = gram(Xc)  # X_m^T X_m: (d_m, d_m)
             eps.append(relative_ridge(G, float(self.alpha)))  # ε_m
-            facs.append(linalg.cho_factor(G + eps[-1] * np.eye(len(G))))
+            facs.append(ridge_factor(G, eps[-1]))
             Xs.append(Xc)
             scales.append(s)
         Yf = Y.astype(np.float32)  # Y: (n, c)
@@ -154,7 +179,7 @@ class DCH(CrossModalHasher):
         history = []
         for it in range(1, int(self.n_iter) + 1):
             # W = (B^T B + λ I)^-1 B^T Y   (r, c)
-            W = linalg.solve(gram(B) + lam * np.eye(r), gram(B, Yf), assume_a="pos")
+            W = ridge_solve(gram(B), lam, gram(B, Yf))
             # B by DCC with Q = Y W^T + μ Σ_m X_m P_m   (n, r)
             Q = Yf @ W.T.astype(np.float32) + mu * (F[0] + F[1])
             B = dcc_update(B, Q, W, int(self.n_dcc))
@@ -177,6 +202,3 @@ class DCH(CrossModalHasher):
             R = B - f  # (n, r)
             J += self.mu * (float(np.einsum("ij,ij->", R, R, dtype=np.float64)) + e * float(np.sum(p**2)))
         return J
-
-    def _project(self, X, modality):
-        return linear_project(X, self.means_[modality], self.projections_[modality])

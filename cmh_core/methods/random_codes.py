@@ -19,6 +19,7 @@ No paper: a chance baseline. design/methods.md §10.
 from __future__ import annotations
 
 import hashlib
+from typing import ClassVar
 
 import numpy as np
 
@@ -86,6 +87,7 @@ class RandomCodes(CrossModalHasher):
         "url": "",
         "idea": "codes independent of the data: the chance level of mAP",
     }
+    _fitted_attributes: ClassVar[dict[str, str]] = {**CrossModalHasher._fitted_attributes, "seed_": "int"}
 
     def __init__(self, *, n_bits: int = 32, random_state: int | np.random.Generator | None = None):
         self.n_bits = n_bits

@@ -22,16 +22,14 @@ Maximization." AAAI 2014, pp. 2177-2183. DOI 10.1609/aaai.v28i1.8995
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Real
+from typing import ClassVar
 
-from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._linalg import (
-    centered_grams,
-    check_subspace_bits,
-    gram,
-    linear_project,
-    whitened_cross_svd,
-)
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from cmh_core.methods._base import LinearHasher
+from cmh_core.methods._linalg import centered_grams, gram, whitened_cross_svd
 
 __all__ = ["SCM", "semantic_cross_matrix"]
 
@@ -72,7 +70,7 @@ def semantic_cross_matrix(
     return 2.0 * A1 @ A2.T - np.outer(s1, s2)  # X1c^T S X2c
 
 
-class SCM(CrossModalHasher):
+class SCM(LinearHasher):
     """SCM-orth (Zhang & Li, AAAI 2014), supervised, closed form.
 
     Parameters
@@ -104,6 +102,14 @@ class SCM(CrossModalHasher):
         "doi": "10.1609/aaai.v28i1.8995",
         "idea": "maximise the label-similarity-weighted correlation of the two modalities' projections",
     }
+    _parameter_constraints: ClassVar[dict] = {
+        **LinearHasher._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+    }
+    _fitted_attributes: ClassVar[dict[str, str]] = {
+        **LinearHasher._fitted_attributes,
+        "correlations_": "array(r)",
+    }
 
     def __init__(
         self,
@@ -116,8 +122,12 @@ class SCM(CrossModalHasher):
         self.alpha = alpha
         self.random_state = random_state
 
-    def _check_n_bits(self, n_bits, n_features, n_samples):
-        check_subspace_bits(self.name, n_bits, n_features)
+    def max_n_bits(self, n_features: dict[str, int], n_samples: int) -> int:
+        """min(d_img, d_txt): the eigenproblem has no more pairs of directions than the smaller feature size.
+
+        Also capped by the base class's memory estimate.
+        """
+        return min(min(n_features.values()), super().max_n_bits(n_features, n_samples))
 
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
         r = int(self.n_bits)
@@ -131,6 +141,3 @@ class SCM(CrossModalHasher):
         self.correlations_ = s.astype(np.float64)
         callback(1, float(s.sum()))  # objective tr(W1^T X1^T S X2 W2)
         return None
-
-    def _project(self, X, modality):
-        return linear_project(X, self.means_[modality], self.projections_[modality])

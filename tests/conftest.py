@@ -1,0 +1,51 @@
+"""Session-scoped fixtures shared by the test modules: datasets and fitted models are built once.
+
+Fitted models are cached by ``(dataset, method, params)``; tests must not mutate what they get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from cmh_core.datasets import load_dataset, make_synthetic
+from cmh_core.methods import CrossModalHasher, get_method
+
+
+@pytest.fixture(scope="session")
+def tux():
+    """The bundled ``tuxpaint`` dataset, loaded once per test session."""
+    return load_dataset("tuxpaint")
+
+
+@pytest.fixture(scope="session")
+def synthetic_ds():
+    """Small synthetic paired data: 400 items, 48-d image, 32-d text, 8 labels."""
+    return make_synthetic(n=400, d_img=48, d_txt=32, n_labels=8, random_state=0)
+
+
+def _fit_cache(ds) -> Callable[..., CrossModalHasher]:
+    cache: dict = {}
+    tr = ds.split.train
+    train = (ds.image_features[tr], ds.text_features[tr], ds.labels[tr])
+
+    def fitted(name: str, **params) -> CrossModalHasher:
+        key = (name, tuple(sorted(params.items())))
+        if key not in cache:
+            cache[key] = get_method(name, **params).fit(*train)
+        return cache[key]
+
+    return fitted
+
+
+@pytest.fixture(scope="session")
+def tux_fitted(tux):
+    """``tux_fitted(name, **params)``: a model fitted on tuxpaint's training split, cached."""
+    return _fit_cache(tux)
+
+
+@pytest.fixture(scope="session")
+def synthetic_fitted(synthetic_ds):
+    """``synthetic_fitted(name, **params)``: a model fitted on `synthetic_ds`'s training split."""
+    return _fit_cache(synthetic_ds)
