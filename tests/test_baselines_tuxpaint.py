@@ -1,8 +1,9 @@
 """Baselines on the bundled Tux Paint data, 32 bits, learned-codes protocol, mean over seeds 0-2.
 
 Bounds, never exact values: every method beats `RandomCodes` by >= 0.10 mAP in both directions,
-and DCH beats CCA-ITQ in both directions. Where SCM stands against CCA-ITQ is reported (printed
-with ``pytest -s``) but not asserted.
+DCH beats CCA-ITQ in both directions, and SCM (supervised, closed form) and CCA-ITQ (unsupervised)
+are a draw within 0.08 mAP (the README reports 0.250 vs 0.278 I→T and 0.266 vs 0.237 T→I). Models
+are fitted once per session (``tux_fitted`` in conftest.py) and shared with other test modules.
 """
 
 from __future__ import annotations
@@ -10,31 +11,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmh_core.datasets import load_dataset
 from cmh_core.evaluation import evaluate
-from cmh_core.methods import METHODS, get_method
+from cmh_core.methods import METHODS
 
 BASELINES = ["RandomCodes", "CCA-ITQ", "SCM", "CMFH", "DCH"]
 SEEDS = (0, 1, 2)
 
 
 @pytest.fixture(scope="module")
-def tux():
-    return load_dataset("tuxpaint")
-
-
-@pytest.fixture(scope="module")
-def scores(tux):
+def scores(tux, tux_fitted):
     """``{method: (mean mAP I→T, mean mAP T→I)}`` over seeds 0-2 (one fit for seed-free methods)."""
-    tr = tux.split.train
     out = {}
     for name in BASELINES:
         seeds = SEEDS[:1] if METHODS[name].deterministic else SEEDS
         runs = []
         for seed in seeds:
-            m = get_method(name, n_bits=32, random_state=seed)
-            m.fit(tux.image_features[tr], tux.text_features[tr], tux.labels[tr])
-            rep = evaluate(m, tux)
+            rep = evaluate(tux_fitted(name, n_bits=32, random_state=seed), tux)
             runs.append((rep["i2t"]["mAP"], rep["t2i"]["mAP"]))
         out[name] = tuple(np.mean(runs, axis=0))
     print("\nmethod        mAP I→T  mAP T→I   (tuxpaint, 32 bits, mean over seeds 0-2)")
@@ -55,8 +47,9 @@ def test_dch_beats_cca_itq(scores):
         assert dch > cca, f"DCH {direction}: {dch:.3f} <= CCA-ITQ {cca:.3f}"
 
 
-def test_report_scm_against_cca_itq(scores):
-    """Not a bound: SCM (supervised) and CCA-ITQ (unsupervised) are close on this set."""
+def test_scm_and_cca_itq_are_a_draw(scores):
+    """SCM (supervised) does not beat CCA-ITQ (unsupervised) clearly on this set at 32 bits, nor
+    lose clearly: its cross matrix has rank <= c + 1 = 62 and d > n flattens CCA's spectrum."""
     diff = np.subtract(scores["SCM"], scores["CCA-ITQ"])
     print(f"\nSCM - CCA-ITQ: I→T {diff[0]:+.3f}, T→I {diff[1]:+.3f}")
-    assert np.all(np.abs(diff) < 0.5)
+    assert np.all(np.abs(diff) <= 0.08), diff
