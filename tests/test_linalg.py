@@ -37,6 +37,7 @@ def test_top_singular_triplets_match_full_svd(p, q):
     np.testing.assert_allclose(V.T @ V, np.eye(8), atol=1e-10)
     np.testing.assert_allclose(np.abs(U.T @ Uf[:, :8]), np.eye(8), atol=1e-8)  # same vectors up to sign
     np.testing.assert_allclose(np.abs(V.T @ Vft[:8].T), np.eye(8), atol=1e-8)
+    assert np.all(U[np.argmax(np.abs(U), axis=0), np.arange(8)] > 0)  # signs fixed, solver-independent
 
 
 def test_top_singular_triplets_rank_deficient_falls_back():

@@ -122,6 +122,9 @@ def top_singular_triplets(M: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray
     the largest (rank-deficient M, e.g. SCM beyond c + 1 bits) ``M^T u / s`` would be unstable, so
     the full thin SVD is used instead.
 
+    Signs are fixed (the largest-magnitude entry of each column of U is positive, as sklearn's
+    ``svd_flip``), so the result does not depend on the solver or the LAPACK build.
+
     Returns
     -------
     U : (p, r), s : (r,) descending, V : (q, r), with ``M V = U diag(s)``.
@@ -136,9 +139,16 @@ def top_singular_triplets(M: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray
         s = np.sqrt(np.maximum(lam, 0.0))
         if s[-1] > 1e-3 * s[0]:
             F = (A.T @ E) / s  # other side's singular vectors: (l, r)
-            return (F, s, E) if transpose else (E, s, F)
+            return _flip(*((F, s, E) if transpose else (E, s, F)))
     U, s, Vt = linalg.svd(M, full_matrices=False, lapack_driver="gesdd")
-    return U[:, :r], s[:r], Vt[:r].T
+    return _flip(U[:, :r], s[:r], Vt[:r].T)
+
+
+def _flip(U: np.ndarray, s: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make the largest-magnitude entry of each column of U positive (V follows)."""
+    signs = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(U.shape[1])])
+    signs[signs == 0] = 1
+    return U * signs, s, V * signs
 
 
 def whitened_cross_svd(
