@@ -48,6 +48,9 @@ def test_top_singular_triplets_rank_deficient_falls_back():
     assert np.all(s[3:] < 1e-10)
     np.testing.assert_allclose(V.T @ V, np.eye(6), atol=1e-10)  # still orthonormal
     np.testing.assert_allclose(U.T @ U, np.eye(6), atol=1e-10)
+    U2, s2, V2 = top_singular_triplets(M, 6, max_rank=3)  # the known rank skips the eigh attempt
+    np.testing.assert_allclose(s2, s, atol=1e-12)
+    np.testing.assert_allclose(M @ V2[:, :3], U2[:, :3] * s2[:3], atol=1e-10)
 
 
 def test_whitened_cross_svd_same_values_as_full_svd():

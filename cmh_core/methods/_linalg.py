@@ -111,7 +111,9 @@ def ridge_factor(G: np.ndarray, eps: float) -> tuple[np.ndarray, bool]:
     return linalg.cho_factor(G + eps * np.eye(G.shape[0]))
 
 
-def top_singular_triplets(M: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def top_singular_triplets(
+    M: np.ndarray, r: int, max_rank: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The r largest singular values of ``M`` (p, q) and their vectors, exact (LAPACK).
 
     For r well below min(p, q) the r top eigenpairs of the smaller Gram matrix (``M M^T`` or
@@ -120,7 +122,7 @@ def top_singular_triplets(M: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray
     regularised spectrum is flat (0.99 ... 0.97) and they pick a measurably worse subspace
     (tuxpaint CCA-ITQ mAP 0.17 instead of 0.28). Where a kept singular value is tiny relative to
     the largest (rank-deficient M, e.g. SCM beyond c + 1 bits) ``M^T u / s`` would be unstable, so
-    the full thin SVD is used instead.
+    the full thin SVD is used instead, directly when ``r > max_rank`` (a known bound on rank(M)).
 
     Signs are fixed (the largest-magnitude entry of each column of U is positive, as sklearn's
     ``svd_flip``), so the result does not depend on the solver or the LAPACK build.
@@ -130,7 +132,7 @@ def top_singular_triplets(M: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray
     U : (p, r), s : (r,) descending, V : (q, r), with ``M V = U diag(s)``.
     """
     p, q = M.shape
-    if 2 * r <= min(p, q):
+    if 2 * r <= min(p, q) and (max_rank is None or r <= max_rank):
         transpose = p > q
         A = M.T if transpose else M  # A: (k, l), k = min(p, q)
         k = A.shape[0]
@@ -152,13 +154,14 @@ def _flip(U: np.ndarray, s: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def whitened_cross_svd(
-    C11: np.ndarray, C22: np.ndarray, C12: np.ndarray, r: int, alpha: float
+    C11: np.ndarray, C22: np.ndarray, C12: np.ndarray, r: int, alpha: float, max_rank: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-r pairs of directions maximising ``w1^T C12 w2`` with ``w_m^T (C_mm + eps_m I) w_m = 1``.
 
     With ``L_m L_m^T = C_mm + eps_m I`` (Cholesky, ``eps_m = alpha * trace(C_mm) / d_m``), the SVD
     ``L1^-1 C12 L2^-T = U S V^T`` gives ``W1 = L1^-T U_r`` and ``W2 = L2^-T V_r`` (regularised CCA
-    when C12 is the cross-covariance; SCM when C12 = X1^T S X2).
+    when C12 is the cross-covariance; SCM when C12 = X1^T S X2). ``max_rank``, a known bound on
+    rank(C12), lets `top_singular_triplets` go straight to the full SVD when r exceeds it.
 
     Returns
     -------
@@ -168,7 +171,7 @@ def whitened_cross_svd(
     L2 = linalg.cholesky(C22 + relative_ridge(C22, alpha) * np.eye(len(C22)), lower=True)
     M = linalg.solve_triangular(L1, C12, lower=True)  # L1^-1 C12
     M = linalg.solve_triangular(L2, M.T, lower=True).T  # L1^-1 C12 L2^-T: (d1, d2)
-    U, s, V = top_singular_triplets(M, r)  # exact top-r SVD: U (d1, r), V (d2, r)
+    U, s, V = top_singular_triplets(M, r, max_rank)  # exact top-r SVD: U (d1, r), V (d2, r)
     W1 = linalg.solve_triangular(L1.T, U, lower=False)  # W_1 = L1^-T U_r
     W2 = linalg.solve_triangular(L2.T, V, lower=False)  # W_2 = L2^-T V_r
     return W1, W2, s

@@ -135,7 +135,8 @@ class SCM(LinearHasher):
         mu1, mu2, C11, C22, _ = centered_grams(X_img, X_txt, cross=False)  # C_mm = X_mc^T X_mc: (d_m, d_m)
         C12 = semantic_cross_matrix(X_img, X_txt, Y, mu1, mu2)  # X1c^T S X2c: (d1, d2)
         # Step 2: generalised eigenproblem as a whitened SVD
-        W1, W2, s = whitened_cross_svd(C11, C22, C12, r, float(self.alpha))  # W_m: (d_m, r)
+        # rank(X1c^T S X2c) <= c (X_mc^T 1 = 0): beyond c bits the full SVD is needed anyway
+        W1, W2, s = whitened_cross_svd(C11, C22, C12, r, float(self.alpha), max_rank=Y.shape[1])
         self.means_ = {"image": mu1, "text": mu2}
         self.projections_ = {"image": W1.astype(np.float32), "text": W2.astype(np.float32)}
         self.correlations_ = s.astype(np.float64)
