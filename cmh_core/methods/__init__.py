@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cmh_core.methods._base import CrossModalHasher, load_model
+from cmh_core.methods._base import CrossModalHasher, LinearHasher, load_model
 from cmh_core.methods.cca_itq import CCAITQ
 from cmh_core.methods.cmfh import CMFH
 from cmh_core.methods.dch import DCH
 from cmh_core.methods.random_codes import RandomCodes
 from cmh_core.methods.scm import SCM
 
-__all__ = ["METHODS", "CrossModalHasher", "get_method", "load_model", "method_class"]
+__all__ = ["METHODS", "CrossModalHasher", "LinearHasher", "get_method", "load_model", "method_class"]
 
 METHODS: dict[str, type[CrossModalHasher]] = {
     "RandomCodes": RandomCodes,
