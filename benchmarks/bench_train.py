@@ -81,7 +81,7 @@ def _full_svd():
     """The solver CCA-ITQ and SCM used before: the full thin SVD, then keep r triplets."""
     saved = _linalg.top_singular_triplets
 
-    def full(M, r):
+    def full(M, r, max_rank=None):
         U, s, Vt = linalg.svd(M, full_matrices=False, lapack_driver="gesdd")
         return U[:, :r], s[:r], Vt[:r].T
 
