@@ -188,3 +188,28 @@ def test_importing_datasets_does_not_import_torch():
     code = "import sys, cmh_core.datasets; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("bad", [123, None, ["a koala"]])
+def test_non_str_query_says_it_must_be_a_str(ds, bad):
+    with pytest.raises(ValueError, match=rf"text query must be a str, got {type(bad).__name__}"):
+        featurize_text(ds, bad)
+
+
+@pytest.mark.parametrize("bad", [42, 3.5, {"path": "x.png"}])
+def test_non_image_object_is_a_clear_error(ds, bad):
+    with pytest.raises(
+        ValueError, match=rf"image must be a PIL image, a file path.*got {type(bad).__name__}"
+    ):
+        featurize_image(ds, bad)
+
+
+def test_in_memory_file_is_described_without_its_repr(ds):
+    with pytest.raises(ValueError, match=r"an in-memory file \(BytesIO\) is not a readable image") as e:
+        featurize_image(ds, io.BytesIO(b"not an image"))
+    assert "object at 0x" not in str(e.value)
+
+
+def test_image_directory_is_named_in_full(ds, tmp_path):
+    with pytest.raises(ValueError, match=rf"image path '{tmp_path}' is a directory"):
+        featurize_image(ds, tmp_path)
