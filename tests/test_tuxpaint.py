@@ -6,7 +6,6 @@ import io
 import struct
 import subprocess
 import sys
-import time
 import zlib
 
 import numpy as np
@@ -72,24 +71,11 @@ def test_every_thumbnail_opens(ds):
         assert im.mode == "RGB" and max(im.size) == 224
 
 
-def test_load_is_fast_and_torch_free():
-    code = (
-        "import time, sys\n"
-        "from cmh_core.datasets import load_dataset\n"
-        "t = time.perf_counter(); load_dataset('tuxpaint')\n"
-        "print(time.perf_counter() - t, 'torch' in sys.modules)\n"
-    )
+def test_loading_does_not_import_torch():
+    code = "import sys; from cmh_core.datasets import load_dataset; load_dataset('tuxpaint')"
+    code += "; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    seconds, torch_loaded = out.split()
-    assert float(seconds) < 1.0
-    assert torch_loaded == "False"
-
-
-def test_load_under_one_second():
-    _load()  # warm-up: imports and file cache
-    t = time.perf_counter()
-    _load()
-    assert time.perf_counter() - t < 1.0
+    assert out.strip() == "False"
 
 
 def test_bundled_images_reproduce_stored_features(ds, model_loaded):
@@ -182,34 +168,3 @@ def test_decompression_bomb_warning_is_an_error(ds, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # 400 px: over the limit, under twice it
     with pytest.raises(ValueError, match="decompression bomb"):
         featurize_image(ds, buf.getvalue())
-
-
-def test_importing_datasets_does_not_import_torch():
-    code = "import sys, cmh_core.datasets; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
-
-
-@pytest.mark.parametrize("bad", [123, None, ["a koala"]])
-def test_non_str_query_says_it_must_be_a_str(ds, bad):
-    with pytest.raises(ValueError, match=rf"text query must be a str, got {type(bad).__name__}"):
-        featurize_text(ds, bad)
-
-
-@pytest.mark.parametrize("bad", [42, 3.5, {"path": "x.png"}])
-def test_non_image_object_is_a_clear_error(ds, bad):
-    with pytest.raises(
-        ValueError, match=rf"image must be a PIL image, a file path.*got {type(bad).__name__}"
-    ):
-        featurize_image(ds, bad)
-
-
-def test_in_memory_file_is_described_without_its_repr(ds):
-    with pytest.raises(ValueError, match=r"an in-memory file \(BytesIO\) is not a readable image") as e:
-        featurize_image(ds, io.BytesIO(b"not an image"))
-    assert "object at 0x" not in str(e.value)
-
-
-def test_image_directory_is_named_in_full(ds, tmp_path):
-    with pytest.raises(ValueError, match=rf"image path '{tmp_path}' is a directory"):
-        featurize_image(ds, tmp_path)
