@@ -1,57 +1,169 @@
-"""Command line: ``python -m cmh_core bench|train|datasets``.
+"""Command line: ``python -m cmh_core`` (or ``cmh``) with the commands bench, train, export,
+datasets and methods.
 
 ``bench`` trains every chosen method at every code length and seed on one dataset and prints a
-paper-style table: mean ± std of mAP for I→T and T→I, and training seconds.
+paper-style table: mAP for I→T and T→I (mean ± std over seeds; the stable-tie mAP and, where the
+report has it, the tie-expected mAP), and training seconds.
+
+Every error is one line ``error: ...`` on stderr with exit status 2, never a traceback (set
+``CMH_DEBUG=1`` to see one). Output paths are checked before any work starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import json
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
-__all__ = ["main", "format_table"]
+__all__ = ["format_table", "main", "method_catalogue"]
+
+_DESCRIPTION = (
+    "Cross-modal hashing from the shell: benchmark methods, train one, export a dataset as a "
+    "benchmark file, list the datasets and methods."
+)
+_EXIT_USAGE = 2
+_PROTOCOL = "database codes: 'learned' training codes (default) or 'encoded' by the hash functions"
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m cmh_core", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``error: ...`` line (the shared CLI error format)."""
 
-    b = sub.add_parser("bench", help="train and evaluate methods × code lengths × seeds; print a table")
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(_EXIT_USAGE)
+
+
+# --------------------------------------------------------------------------------- method catalogue
+def _literal_class_attrs(module: Path, class_name: str) -> dict:
+    """Literal class attributes (``name``, ``fidelity``, ``paper``) of a class, read from its source."""
+    tree = ast.parse(module.read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
+    attrs = {}
+    for node in cls.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
+            if target.id in ("fidelity", "paper"):
+                attrs[target.id] = ast.literal_eval(node.value)
+    if "fidelity" not in attrs:
+        raise ValueError(f"{class_name} declares no literal fidelity")
+    return attrs
+
+
+def _catalogue_from_source(package: Path) -> list[dict[str, str]]:
+    """Read the METHODS registry and each class's literal attributes without importing them."""
+    tree = ast.parse((package / "__init__.py").read_text(encoding="utf-8"))
+    modules, registry = {}, None
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cmh_core.methods."):
+            for alias in node.names:
+                modules[alias.asname or alias.name] = node.module.rsplit(".", 1)[1]
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and target.id == "METHODS" and isinstance(node.value, ast.Dict):
+            registry = node.value
+    if registry is None:
+        raise ValueError("no literal METHODS dict")
+    out = []
+    for key, value in zip(registry.keys, registry.values, strict=True):
+        name, cls_name = ast.literal_eval(key), value.id  # type: ignore[union-attr]
+        attrs = _literal_class_attrs(package / f"{modules[cls_name]}.py", cls_name)
+        out.append(_entry(name, attrs["fidelity"], attrs.get("paper") or {}))
+    return out
+
+
+def _entry(name: str, fidelity: str, paper: dict) -> dict[str, str]:
+    return {
+        "name": name,
+        "fidelity": fidelity,
+        "idea": paper.get("idea", ""),
+        "title": paper.get("title", ""),
+    }
+
+
+def method_catalogue() -> list[dict[str, str]]:
+    """Registered methods in registry order: ``name, fidelity, idea, title`` for each.
+
+    Read from the methods' source files (their literal class attributes) so that listing them
+    does not import scikit-learn (about 1 s); falls back to importing `cmh_core.methods` when a
+    class attribute is not a literal.
+
+    Returns
+    -------
+    list of dict
+    """
+    try:
+        return _catalogue_from_source(Path(__file__).resolve().parent / "methods")
+    except (OSError, SyntaxError, ValueError, KeyError, AttributeError, StopIteration, TypeError):
+        from cmh_core.methods import METHODS
+
+        return [_entry(n, c.fidelity, getattr(c, "paper", {}) or {}) for n, c in METHODS.items()]
+
+
+# ------------------------------------------------------------------------------------------ parser
+def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
+    names = ", ".join(m["name"] for m in method_catalogue())
+    p = _Parser(prog=prog, description=_DESCRIPTION)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    b = sub.add_parser(
+        "bench",
+        help="train and evaluate methods × code lengths × seeds; print a table",
+        description="Train and evaluate every method × code length × seed on one dataset and print "
+        "paper-style tables of mAP (mean ± std over seeds) and training seconds.",
+        epilog=f"methods: {names} (case-insensitive)",
+    )
     b.add_argument("--dataset", default="tuxpaint", help="bundled name, 'synthetic', or a .npz/.mat/.h5 path")
     b.add_argument("--methods", nargs="+", default=["all"], help="method names, or 'all' (default)")
     b.add_argument("--bits", nargs="+", type=int, default=[16, 32, 64, 128], help="code lengths")
     b.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1); default 3")
-    b.add_argument("--protocol", choices=["learned", "encoded"], default="learned")
+    b.add_argument("--protocol", choices=["learned", "encoded"], default="learned", help=_PROTOCOL)
     b.add_argument("--csv", type=Path, help="write one row per run to this CSV file")
     b.add_argument("--json", type=Path, help="write every run record (with curves) to this JSON file")
-    b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    b.add_argument("--no-progress", action="store_true", help="print no progress on stderr")
 
-    t = sub.add_parser("train", help="train one method and save the model (.npz, no pickle)")
-    t.add_argument("--dataset", default="tuxpaint")
-    t.add_argument("--method", required=True)
-    t.add_argument("--bits", type=int, default=32)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--protocol", choices=["learned", "encoded"], default="learned")
-    t.add_argument("--out", type=Path, help="save the trained model here (.npz)")
+    t = sub.add_parser(
+        "train",
+        help="train one method, print its mAP, optionally save the model (.npz, no pickle)",
+        description="Train one method on a dataset's training split, evaluate it and print its mAP.",
+        epilog=f"methods: {names} (case-insensitive; '-' and '_' ignored)",
+    )
+    t.add_argument("--dataset", default="tuxpaint", help="bundled name, 'synthetic', or a .npz/.mat/.h5 path")
+    t.add_argument("--method", required=True, help="the method to train (see the list below)")
+    t.add_argument("--bits", type=int, default=32, help="code length in bits; default 32")
+    t.add_argument("--seed", type=int, default=0, help="random_state of the method; default 0")
+    t.add_argument("--protocol", choices=["learned", "encoded"], default="learned", help=_PROTOCOL)
+    t.add_argument("--out", type=Path, help="save the trained model here (.npz appended if missing)")
+
+    e = sub.add_parser(
+        "export",
+        help="write a dataset as a .npz or .mat benchmark file",
+        description="Write a dataset with its split as a benchmark file: .npz (the exchange format) or "
+        ".mat (HSCH/JSPSH layout I_tr, I_te, T_tr, T_te, L_tr, L_te; train = database, te = query), "
+        "for example to run the authors' MATLAB code on exactly this data and split.",
+    )
+    e.add_argument("--dataset", default="tuxpaint", help="bundled name, 'synthetic', or a benchmark file")
+    e.add_argument("--out", type=Path, required=True, help="the file to write; the format follows its suffix")
 
     sub.add_parser("datasets", help="list the datasets that load by name")
-    sub.add_parser("methods", help="list the registered methods")
+    sub.add_parser("methods", help="list the registered methods with their fidelity and idea")
     return p
 
 
-def _method_names(requested: Sequence[str]) -> list[str]:
-    from cmh_core.methods import METHODS
-
-    if [m.lower() for m in requested] == ["all"]:
-        return list(METHODS)
-    return list(requested)
+# ----------------------------------------------------------------------------------------- tables
+def _cell(vals: list[float], digits: int) -> str:
+    """``mean ± std`` over seeds; the mean alone for one seed (a spread of one value means nothing)."""
+    if not vals:
+        return "n/a"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{np.mean(vals):.{digits}f} ± {np.std(vals):.{digits}f}"
 
 
 def format_table(rows: list[dict], bits: Sequence[int]) -> str:
@@ -60,14 +172,17 @@ def format_table(rows: list[dict], bits: Sequence[int]) -> str:
     Parameters
     ----------
     rows : list of dict
-        One per run, with keys ``method, n_bits, seed, map_i2t, map_t2i, fit_seconds``.
+        One per run, with keys ``method, n_bits, seed, map_i2t, map_t2i, fit_seconds`` and,
+        when the evaluation reports them, ``map_i2t_expected, map_t2i_expected``.
     bits : sequence of int
         Column order.
 
     Returns
     -------
     str
-        Three tables (I→T mAP, T→I mAP, training seconds), each cell ``mean ± std`` over seeds.
+        Tables for I→T and T→I mAP (each followed by its tie-expected table when the rows carry
+        one) and training seconds; each cell is ``mean ± std`` over seeds, the value alone for
+        one seed.
     """
     groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
     methods: list[str] = []
@@ -75,64 +190,97 @@ def format_table(rows: list[dict], bits: Sequence[int]) -> str:
         groups[(r["method"], r["n_bits"])].append(r)
         if r["method"] not in methods:
             methods.append(r["method"])
+    tables = [
+        ("map_i2t", "mAP, image → text (I→T), ties broken by database order", 3),
+        ("map_i2t_expected", "mAP, image → text (I→T), tie-expected", 3),
+        ("map_t2i", "mAP, text → image (T→I), ties broken by database order", 3),
+        ("map_t2i_expected", "mAP, text → image (T→I), tie-expected", 3),
+        ("fit_seconds", "training seconds", 2),
+    ]
     out = []
-    for key, title, fmt in (
-        ("map_i2t", "mAP, image → text (I→T)", "{:.3f} ± {:.3f}"),
-        ("map_t2i", "mAP, text → image (T→I)", "{:.3f} ± {:.3f}"),
-        ("fit_seconds", "training seconds", "{:.2f} ± {:.2f}"),
-    ):
+    for key, title, digits in tables:
+        if not any(r.get(key) is not None for r in rows):
+            continue
         head = ["method", *[f"{b} bits" for b in bits]]
-        lines = [f"{title}", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines = [title, "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m in methods:
-            cells = []
-            for b in bits:
-                vals = [r[key] for r in groups.get((m, b), [])]
-                cells.append(fmt.format(np.mean(vals), np.std(vals)) if vals else "n/a")
+            cells = [
+                _cell([r[key] for r in groups.get((m, b), []) if r.get(key) is not None], digits)
+                for b in bits
+            ]
             lines.append("| " + " | ".join([m, *cells]) + " |")
         out.append("\n".join(lines))
     return "\n\n".join(out)
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+# --------------------------------------------------------------------------------------- commands
+def _run_row(ds_name: str, run, b: int, s: int, protocol: str) -> dict:
+    """One CSV/table row; the tie-expected mAP only when the report carries it."""
+    row = {"dataset": ds_name, "method": run.method, "n_bits": b, "seed": s, "protocol": protocol}
+    row |= {"map_i2t": run.map_i2t, "map_t2i": run.map_t2i}
+    for task in ("i2t", "t2i"):
+        expected = run.report.get(task, {}).get("mAP_expected")
+        if expected is not None:
+            row[f"map_{task}_expected"] = float(expected)
+    row["fit_seconds"] = run.fit_seconds
+    return row
 
-    from cmh_core.datasets import load_dataset
-    from cmh_core.experiment import run_experiment
-    from cmh_core.methods import get_method
 
-    ds = load_dataset(args.dataset)
-    methods = _method_names(args.methods)
-    for m in methods:  # fail on a bad name before hours of training, not after
-        get_method(m)
+def _check_bench_args(args: argparse.Namespace) -> list[str]:
+    """Every check that can fail before training: counts, code lengths, names, output paths."""
+    from cmh_core.datasets.files import check_output_path
+    from cmh_core.methods import METHODS, method_class
+
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    bad = [b for b in args.bits if b < 1]
+    if bad:
+        raise ValueError(f"--bits must be positive code lengths, got {bad[0]}")
+    for opt in ("csv", "json"):
+        if getattr(args, opt) is not None:
+            check_output_path(getattr(args, opt), (), f"the --{opt} file")
+    if [m.lower() for m in args.methods] == ["all"]:
+        return list(METHODS)
+    return [method_class(m).name for m in args.methods]  # fails on a bad name before any training
+
+
+def _progress(jobs: list, quiet: bool):
+    """Progress on stderr: a bar on a terminal (cleared at the end), headed log lines otherwise."""
+    if quiet or not sys.stderr.isatty():
+        return jobs, (None if quiet else print)
+    from tqdm import tqdm
+
+    return tqdm(jobs, desc="bench", unit="run", file=sys.stderr, leave=False), None
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from cmh_core.datasets import load_dataset
+    from cmh_core.experiment import run_experiment
+
+    methods = _check_bench_args(args)
+    ds = load_dataset(args.dataset)
     jobs = [(m, b, s) for m in methods for b in args.bits for s in range(args.seeds)]
     rows, records = [], []
-    bar = tqdm(jobs, desc="bench", unit="run", disable=args.no_progress, file=sys.stderr)
-    for m, b, s in bar:
-        bar.set_postfix_str(f"{m} {b} bits seed {s}")
+    it, log = _progress(jobs, args.no_progress)
+    if log:
+        log(f"progress ({len(jobs)} runs; the tables follow on stdout): run, method, bits, seed, "
+            "mAP I→T, mAP T→I, fit s", file=sys.stderr)  # fmt: skip
+    for i, (m, b, s) in enumerate(it, 1):
         run = run_experiment(ds, m, n_bits=b, seed=s, protocol=args.protocol)
-        rows.append(
-            {
-                "dataset": ds.name,
-                "method": run.method,
-                "n_bits": b,
-                "seed": s,
-                "protocol": args.protocol,
-                "map_i2t": run.map_i2t,
-                "map_t2i": run.map_t2i,
-                "fit_seconds": run.fit_seconds,
-            }
-        )
+        rows.append(_run_row(ds.name, run, b, s, args.protocol))
         records.append(run.to_dict())
+        if log:
+            log(f"  {i}/{len(jobs)}  {run.method} {b} {s}  {run.map_i2t:.3f}  {run.map_t2i:.3f}  "
+                f"{run.fit_seconds:.2f}", file=sys.stderr)  # fmt: skip
     print(
         f"dataset {ds.name}: {len(ds.split.query)} queries, {len(ds.split.database)} database items, "
         f"protocol '{args.protocol}', {args.seeds} seed(s)\n"
     )
     print(format_table(rows, args.bits))
     if args.csv:
+        fields = list(dict.fromkeys(k for r in rows for k in r))
         with open(args.csv, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w = csv.DictWriter(f, fieldnames=fields)
             w.writeheader()
             w.writerows(rows)
         print(f"\nwrote {len(rows)} rows to {args.csv}")
@@ -143,8 +291,16 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from cmh_core.datasets.files import check_output_path
     from cmh_core.experiment import run_experiment
+    from cmh_core.methods import method_class
 
+    method_class(args.method)  # a bad name fails before the data is loaded
+    if args.bits < 1:
+        raise ValueError(f"--bits must be a positive code length, got {args.bits}")
+    if args.out is not None:  # save() appends .npz when missing: check the path it will write
+        out = args.out if args.out.suffix == ".npz" else args.out.with_name(args.out.name + ".npz")
+        check_output_path(out, (), "the model file")
     run = run_experiment(args.dataset, args.method, n_bits=args.bits, seed=args.seed, protocol=args.protocol)
     print(
         f"{run.method} on {run.dataset}, {run.n_bits} bits, seed {run.seed}: "
@@ -153,6 +309,22 @@ def _train(args: argparse.Namespace) -> int:
     if args.out:
         path = run.model.save(args.out)
         print(f"saved model to {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from cmh_core.datasets import load_dataset, save_benchmark_file
+    from cmh_core.datasets.files import EXPORT_SUFFIXES, check_output_path
+
+    check_output_path(args.out, EXPORT_SUFFIXES, "the benchmark file")
+    ds = load_dataset(args.dataset)
+    path = save_benchmark_file(ds, args.out)
+    sizes = ds.split.sizes()
+    print(
+        f"wrote {ds.name} to {path}: {sizes['query']} query and {sizes['database']} database items "
+        f"({sizes['train']} train), {ds.image_features.shape[1]}-d image and "
+        f"{ds.text_features.shape[1]}-d text features, {ds.labels.shape[1]} labels"
+    )
     return 0
 
 
@@ -165,25 +337,54 @@ def _datasets() -> int:
 
 
 def _methods() -> int:
-    from cmh_core.methods import METHODS
-
-    for name, cls in METHODS.items():
-        paper = getattr(cls, "paper", {}) or {}
-        print(f"{name:<12} {cls.fidelity:<28} {paper.get('title', '')}")
+    entries = method_catalogue()
+    width = max(len("method"), *(len(e["name"]) for e in entries))
+    fid = max(len("fidelity"), *(len(e["fidelity"]) for e in entries))
+    print(f"{'method':<{width}}  {'fidelity':<{fid}}  idea")
+    for e in entries:
+        print(f"{e['name']:<{width}}  {e['fidelity']:<{fid}}  {e['idea'] or e['title']}")
     return 0
 
 
+_COMMANDS = {"bench": _bench, "train": _train, "export": _export}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 with a one-line message on bad input)."""
-    args = _parser().parse_args(argv)
+    """Run the command line and return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success; 2 after a one-line ``error: ...`` on stderr for bad input (usage, names,
+        files, paths); 130 when interrupted; 1 for an unexpected internal error (one line too,
+        the traceback only with ``CMH_DEBUG=1``).
+    """
+    prog = "cmh" if Path(sys.argv[0]).name == "cmh" else "python -m cmh_core"
     try:
-        if args.command == "bench":
-            return _bench(args)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "datasets":
-            return _datasets()
-        return _methods()
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        args = _parser(prog).parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error already printed as one line (2)
+        return int(e.code or 0)
+    try:
+        if args.command in _COMMANDS:
+            return _COMMANDS[args.command](args)
+        return _datasets() if args.command == "datasets" else _methods()
+    except BrokenPipeError:  # e.g. `cmh methods | head`: the reader left; stay quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (ValueError, OSError, EOFError, MemoryError) as e:
+        print(f"error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
+        return _EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: still one line, unless the user asks for the traceback
+        if os.environ.get("CMH_DEBUG"):
+            raise
+        print(f"error: internal error ({type(e).__name__}: {e}); rerun with CMH_DEBUG=1 and report it",
+              file=sys.stderr)  # fmt: skip
+        return 1

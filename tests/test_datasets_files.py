@@ -1,6 +1,10 @@
 """read_benchmark_file / load_dataset(path): round trips per layout and one clear error per bad file."""
 
+import io
+import json
 import pickle
+import re
+import shutil
 from pathlib import Path
 
 import h5py
@@ -8,8 +12,9 @@ import numpy as np
 import pytest
 import scipy.io
 
+from cmh_core.datasets import Split, load_dataset, make_synthetic, read_benchmark_file, save_benchmark_file
+from cmh_core.datasets import bundled as bundled_mod
 from cmh_core.datasets import files as files_mod
-from cmh_core.datasets import load_dataset, read_benchmark_file
 
 N_TR, N_TE, D_IMG, D_TXT, C = 40, 10, 6, 5, 4
 
@@ -193,7 +198,7 @@ def test_npz_with_object_array_is_refused_without_unpickling(tmp_path):
     texts[:] = [_Poison(marker)] * 50
     path = tmp_path / "obj.npz"
     np.savez(path, image_features=X, text_features=T, labels=Y, texts=texts)
-    with pytest.raises(ValueError, match=r"array 'texts' in obj\.npz is an object array.*never unpickles"):
+    with pytest.raises(ValueError, match=r"array 'texts' in .*obj\.npz is an object array.*never unpickles"):
         read_benchmark_file(path)
     assert not marker.exists()
     with np.load(path, allow_pickle=True) as z:  # the poison is live: unpickling would touch it
@@ -284,3 +289,148 @@ def test_unsupported_suffix_unknown_name_and_missing_file(tmp_path):
     (tmp_path / "junk.mat").write_bytes(b"not a matlab file at all" * 10)
     with pytest.raises(ValueError, match=r"junk\.mat could not be read as a MATLAB file"):
         read_benchmark_file(tmp_path / "junk.mat")
+
+
+# ------------------------------------------------------------------ bad input as a new user meets it
+@pytest.mark.parametrize("suffix", [".npz", ".mat", ".h5"])
+def test_empty_file_says_empty(tmp_path, suffix):
+    (tmp_path / f"e{suffix}").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"e\.\w+ is empty \(0 bytes\)"):
+        load_dataset(tmp_path / f"e{suffix}")
+
+
+def test_text_file_renamed_npz_is_called_text_not_pickle(tmp_path):
+    (tmp_path / "notes.npz").write_text("image_features,labels\n1,2\n")
+    with pytest.raises(ValueError, match=r"notes\.npz is not a plain \.npz archive: it is a text file") as e:
+        load_dataset(tmp_path / "notes.npz")
+    assert "pickle" not in str(e.value)
+
+
+def test_non_hdf5_h5_is_not_called_matlab(tmp_path):
+    (tmp_path / "x.h5").write_bytes(b"\x00\x01 not hdf5 at all")
+    with pytest.raises(ValueError, match=r"x\.h5 is not an HDF5 file") as e:
+        load_dataset(tmp_path / "x.h5")
+    assert "MATLAB file" not in str(e.value)
+
+
+def test_directory_is_named_in_full(tmp_path):
+    (tmp_path / "data.npz").mkdir()
+    for p in (tmp_path / "data.npz", tmp_path):
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(p))} is a directory"):
+            load_dataset(p)
+
+
+def test_in_memory_file_is_described_not_repred():
+    with pytest.raises(ValueError, match=r"got an in-memory file \(BytesIO\)") as e:
+        load_dataset(io.BytesIO(b"PK"))
+    assert "object at 0x" not in str(e.value)
+
+
+def test_row_mismatch_is_reported_before_empty_label_rows(tmp_path):
+    Y = np.zeros((49, C), np.uint8)  # 49 rows, all empty: the real problem is the count
+    with pytest.raises(ValueError, match=r"row counts differ.*labels: 49"):
+        read_benchmark_file(_write_npz(tmp_path / "m.npz", labels=Y))
+    variables = _split_vars()
+    variables["L_tr"] = np.zeros((N_TR - 1, C), np.uint8)
+    scipy.io.savemat(tmp_path / "m.mat", variables)
+    with pytest.raises(ValueError, match=r"row counts differ.*L_tr: 39"):
+        read_benchmark_file(tmp_path / "m.mat")
+
+
+def test_dataset_names_are_case_insensitive():
+    assert load_dataset("TuxPaint").name == "tuxpaint"
+    assert load_dataset("Synthetic", n=60, random_state=0).n_items == 60
+
+
+# ---------------------------------------------------------------------------------- bundle files
+def _bundle_copy(tmp_path):
+    src = bundled_mod.bundle_folder("tuxpaint")
+    dst = tmp_path / "tuxpaint"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("images"))
+    (dst / "images").mkdir()
+    shutil.copy(src / "images" / "0.webp", dst / "images" / "0.webp")
+    return dst
+
+
+def _tamper(folder, key, index, value):
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    if index is None:
+        meta[key]["vocabulary_file"] = value
+    else:
+        meta[key][index] = value
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "sub/0.webp", "..", ""])
+def test_tampered_image_names_are_refused(tmp_path, name):
+    folder = _bundle_copy(tmp_path)
+    assert bundled_mod.load_bundle(folder, "tuxpaint").thumbnail(0).size[0] > 0  # the copy is good
+    _tamper(folder, "images", 3, name)
+    with pytest.raises(ValueError, match=r"image of item 3 in .*meta\.json is .*not a plain file name"):
+        bundled_mod.load_bundle(folder, "tuxpaint")
+
+
+def test_tampered_vocabulary_name_is_refused(tmp_path):
+    from cmh_core.datasets import featurize_text
+
+    folder = _bundle_copy(tmp_path)
+    _tamper(folder, "text_featurizer", None, "../vocabulary.json")
+    ds = bundled_mod.load_bundle(folder, "tuxpaint")
+    with pytest.raises(ValueError, match=r"vocabulary_file in .* is '\.\./vocabulary\.json', not a plain"):
+        featurize_text(ds, "a koala")
+
+
+def test_bundle_found_through_cmh_assets(tmp_path, monkeypatch):
+    folder = _bundle_copy(tmp_path / "assets" / "datasets")
+    monkeypatch.setenv("CMH_ASSETS", str(tmp_path / "assets"))
+    assert bundled_mod.bundle_folder("tuxpaint") == folder
+    monkeypatch.setenv("CMH_ASSETS", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(bundled_mod, "_CHECKOUT_ASSETS", tmp_path / "no-checkout")
+    with pytest.raises(ValueError, match=r"'tuxpaint' not found \(looked in .*nowhere.*set CMH_ASSETS="):
+        load_dataset("tuxpaint")
+
+
+# ---------------------------------------------------------------------------------------- export
+def _shuffled_split_dataset():
+    ds = load_dataset("tuxpaint")
+    rng = np.random.default_rng(5)  # the order must survive, whatever it is
+    q, db = rng.permutation(ds.split.query), rng.permutation(ds.split.database)
+    ds.split = Split(query=q, database=db, train=db.copy())
+    return ds
+
+
+def test_save_npz_round_trip_is_identical(tmp_path):
+    ds = _shuffled_split_dataset()
+    back = load_dataset(save_benchmark_file(ds, tmp_path / "tux.npz"))
+    for a in ("image_features", "text_features", "labels"):
+        np.testing.assert_array_equal(getattr(back, a), getattr(ds, a))
+    for part in ("query", "database", "train"):
+        np.testing.assert_array_equal(getattr(back.split, part), getattr(ds.split, part))
+    assert back.label_names == ds.label_names and back.texts == ds.texts
+
+
+def test_save_mat_round_trip_keeps_rows_and_roles(tmp_path):
+    ds = _shuffled_split_dataset()
+    path = save_benchmark_file(ds, tmp_path / "tux.mat")
+    raw = scipy.io.loadmat(path)
+    assert {"I_tr", "I_te", "T_tr", "T_te", "L_tr", "L_te"} <= set(raw)
+    assert raw["L_tr"].dtype == np.float64 and raw["I_te"].shape == (len(ds.split.query), 1280)
+    back = load_dataset(path)
+    assert back.metadata["format"] == "mat-v5"
+    for a in ("image_features", "text_features", "labels"):
+        for part in ("query", "database", "train"):
+            np.testing.assert_array_equal(
+                getattr(back, a)[getattr(back.split, part)], getattr(ds, a)[getattr(ds.split, part)]
+            )
+
+
+def test_save_refuses_bad_suffix_folder_and_subset_train(tmp_path):
+    ds = make_synthetic(n=80, d_img=6, d_txt=5, n_labels=4, random_state=0)
+    with pytest.raises(ValueError, match=r"unsupported suffix '\.h5'; use one of \.npz, \.mat"):
+        save_benchmark_file(ds, tmp_path / "x.h5")
+    with pytest.raises(ValueError, match=r"folder .*no-such-dir' does not exist"):
+        save_benchmark_file(ds, tmp_path / "no-such-dir" / "x.npz")
+    ds.split = Split(query=ds.split.query, database=ds.split.database, train=ds.split.database[:10])
+    with pytest.raises(ValueError, match=r"trains on 10 of its 64 database items; save it as \.npz"):
+        save_benchmark_file(ds, tmp_path / "x.mat")
+    assert not (tmp_path / "x.mat").exists()

@@ -30,7 +30,7 @@ def test_datasets_api_names():
 
     for name in (
         "load_dataset", "list_datasets", "make_synthetic", "CrossModalDataset", "Split",
-        "featurize_text", "featurize_image", "read_benchmark_file", "make_split",
+        "featurize_text", "featurize_image", "read_benchmark_file", "make_split", "save_benchmark_file",
     ):  # fmt: skip
         assert callable(getattr(D, name)), name
     names = [d["name"] for d in D.list_datasets()]

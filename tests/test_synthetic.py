@@ -1,6 +1,5 @@
 """make_synthetic: deterministic, well-formed, label signal in both modalities, linear in n."""
 
-import time
 import tracemalloc
 
 import numpy as np
@@ -98,19 +97,16 @@ def test_bad_arguments():
         make_synthetic(n=10, noise=-1)
 
 
-def test_scales_to_a_million_items_in_linear_memory():
-    n = 10**6
+def test_memory_is_linear_in_n():
+    # Memory, not speed (speed is for benchmarks): an n x n step would need 80 GB at this n.
+    n = 200_000
     tracemalloc.start()
     try:
-        t0 = time.perf_counter()
         big = make_synthetic(n=n, d_img=16, d_txt=16, random_state=0)
-        elapsed = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert big.image_features.shape == (n, 16) and big.labels.shape == (n, 24)
     assert (big.labels.sum(axis=1) >= 1).all()
     assert len(big.split.query) == n // 5
-    # ~6 s untraced, ~10 s under tracemalloc on 2 cores; an n x n array would need 1 TB
-    assert elapsed < 60, elapsed
-    assert peak < 2e9 and peak / n < 1500, peak  # measured ~455 bytes per item
+    assert peak / n < 1500, peak  # measured ~455 bytes per item at n = 10^6

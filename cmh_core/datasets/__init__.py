@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from cmh_core.datasets._types import CrossModalDataset, Split
-from cmh_core.datasets.bundled import BUNDLED, load_bundle
+from cmh_core.datasets.bundled import BUNDLED, bundle_folder, load_bundle
 from cmh_core.datasets.featurize import featurize_image, featurize_text
-from cmh_core.datasets.files import SUPPORTED_SUFFIXES, read_benchmark_file
+from cmh_core.datasets.files import SUPPORTED_SUFFIXES, as_path, read_benchmark_file, save_benchmark_file
 from cmh_core.datasets.split import make_split
 from cmh_core.datasets.synthetic import make_synthetic
 
@@ -31,6 +31,7 @@ __all__ = [
     "make_split",
     "make_synthetic",
     "read_benchmark_file",
+    "save_benchmark_file",
 ]
 
 _DESCRIPTIONS = {
@@ -58,8 +59,9 @@ def load_dataset(name_or_path: str | Path, **kw: Any) -> CrossModalDataset:
     Parameters
     ----------
     name_or_path : str or Path
-        A bundled name (``"tuxpaint"``), ``"synthetic"``, or a path to a ``.npz``, ``.mat``,
-        ``.h5`` or ``.hdf5`` file (see `read_benchmark_file` for the layouts).
+        A bundled name (``"tuxpaint"``), ``"synthetic"`` (names are case-insensitive), or a path
+        to a ``.npz``, ``.mat``, ``.h5`` or ``.hdf5`` file (see `read_benchmark_file` for the
+        layouts). Bundles are looked up as `bundle_folder` describes (``CMH_ASSETS``).
     **kw
         Passed on: to `make_synthetic` (``n``, ``d_img``, ``random_state``, ...) for
         ``"synthetic"``, to `read_benchmark_file` (``query_fraction``, ``random_state``) for a
@@ -72,18 +74,20 @@ def load_dataset(name_or_path: str | Path, **kw: Any) -> CrossModalDataset:
     Raises
     ------
     ValueError
-        For an unknown name; the message lists the valid names.
+        For an unknown name (the message lists the valid names), a directory, an unreadable or
+        malformed file, or a bundle that cannot be found.
     FileNotFoundError
         For a path with a supported suffix that does not exist.
     """
-    if isinstance(name_or_path, str) and name_or_path in BUNDLED:
+    path = as_path(name_or_path, "a benchmark file, or a dataset name")
+    key = str(name_or_path).strip().lower() if isinstance(name_or_path, str) else None
+    if key in BUNDLED:
         if kw:
-            raise ValueError(f"bundled dataset {name_or_path!r} takes no options, got {sorted(kw)}")
-        return load_bundle(BUNDLED[name_or_path], name_or_path)
-    if isinstance(name_or_path, str) and name_or_path == "synthetic":
+            raise ValueError(f"bundled dataset {key!r} takes no options, got {sorted(kw)}")
+        return load_bundle(bundle_folder(key), key)
+    if key == "synthetic":
         return make_synthetic(**kw)
-    path = Path(name_or_path)
-    if path.suffix.lower() in SUPPORTED_SUFFIXES:
+    if path.suffix.lower() in SUPPORTED_SUFFIXES or path.exists():
         return read_benchmark_file(path, **kw)
     valid = ", ".join(repr(d["name"]) for d in list_datasets())
     raise ValueError(

@@ -10,24 +10,64 @@ A bundle folder holds (written by ``scripts/build_<name>.py``):
   ``text_featurizer``;
 - ``vocabulary.json`` (TF-IDF vocabulary and idf), ``images/<k>.webp``, ``README.md``, ``LICENSE``.
 
-Loading reads the arrays and the JSON only; thumbnails are opened on demand.
+Loading reads the arrays and the JSON only; thumbnails are opened on demand. File names read
+from ``meta.json`` must be plain names (no folder part, no ``..``): a tampered bundle cannot make
+the loader read outside its folder.
+
+Where bundles are found: ``assets/`` is part of the repository checkout, not of the installed
+package. `bundle_folder` looks in ``$CMH_ASSETS/datasets/<name>`` first (set ``CMH_ASSETS`` to the
+checkout's ``assets`` folder when ``cmh_core`` is installed with ``pip install .``), then in the
+checkout the package was imported from (always right after ``pip install -e .`` or from a clone).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 from cmh_core.datasets._types import CrossModalDataset, Split
 
-__all__ = ["BUNDLED", "load_bundle"]
+__all__ = ["ASSETS_ENV", "BUNDLED", "bundle_folder", "check_file_name", "load_bundle"]
 
-_ASSETS = Path(__file__).resolve().parents[2] / "assets" / "datasets"
+#: Environment variable naming the ``assets`` folder (holding ``datasets/<name>/``).
+ASSETS_ENV = "CMH_ASSETS"
+_CHECKOUT_ASSETS = Path(__file__).resolve().parents[2] / "assets"
+_NAMES = ("tuxpaint",)
 
-#: Bundled dataset name -> bundle folder.
-BUNDLED: dict[str, Path] = {"tuxpaint": _ASSETS / "tuxpaint"}
+
+def _candidates(name: str) -> list[Path]:
+    """Bundle folders to try, in order: ``$CMH_ASSETS/datasets/<name>``, then the checkout's."""
+    roots = [Path(os.environ[ASSETS_ENV]).expanduser()] if os.environ.get(ASSETS_ENV) else []
+    return [root / "datasets" / name for root in [*roots, _CHECKOUT_ASSETS]]
+
+
+def bundle_folder(name: str) -> Path:
+    """The folder of bundled dataset ``name`` (see the module docstring for the search order).
+
+    Raises
+    ------
+    ValueError
+        If no candidate folder exists; the message lists where it looked and how to point to it.
+    """
+    tried = _candidates(name)
+    for folder in tried:
+        if folder.is_dir():
+            return folder
+    looked = ", ".join(str(t) for t in tried)
+    raise ValueError(
+        f"bundled dataset {name!r} not found (looked in {looked}); the data lives in the repository's "
+        f"assets/ folder, not in the installed package: set {ASSETS_ENV}=/path/to/cmh-explorer/assets, "
+        "or install from a checkout with `pip install -e .`"
+    )
+
+
+#: Bundled dataset name -> bundle folder as found at import time (`bundle_folder` re-checks).
+BUNDLED: dict[str, Path] = {
+    n: next((c for c in _candidates(n) if c.is_dir()), _candidates(n)[-1]) for n in _NAMES
+}
 
 _ARRAYS = ("image_features", "text_features", "labels", "split_query", "split_database", "split_train")
 
@@ -37,6 +77,35 @@ def _rebuild_hint(name: str) -> str:
         f"rebuild it with `python scripts/build_{name}.py` "
         f"or restore it with `git checkout assets/datasets/{name}`"
     )
+
+
+def check_file_name(file: object, what: str, folder: Path) -> str:
+    """Return ``file`` if it is a plain file name; refuse folder parts, absolute paths and ``..``.
+
+    Parameters
+    ----------
+    file : object
+        A name read from ``meta.json`` (should be e.g. ``"17.webp"``).
+    what : str
+        What it names, for the message (``"image of item 17"``).
+    folder : Path
+        The bundle folder it will be joined to.
+    """
+    ok = (
+        isinstance(file, str)
+        and file not in ("", ".", "..")
+        and "/" not in file
+        and "\\" not in file
+        and Path(file).name == file
+        and not Path(file).is_absolute()
+    )
+    if not ok:
+        raise ValueError(
+            f"{what} in {folder / 'meta.json'} is {file!r}, not a plain file name; names with a folder "
+            "part, an absolute path or '..' are refused so that a bundle cannot read outside its folder; "
+            "restore meta.json with `git checkout assets/datasets`"
+        )
+    return file
 
 
 def _read_meta(folder: Path, name: str) -> dict:
@@ -58,7 +127,7 @@ def _read_arrays(folder: Path, name: str) -> dict[str, np.ndarray]:
         return {k: z[k] for k in _ARRAYS}
 
 
-def _check(arrays: dict[str, np.ndarray], meta: dict, name: str) -> None:
+def _check(arrays: dict[str, np.ndarray], meta: dict, name: str, folder: Path) -> None:
     n = arrays["image_features"].shape[0]
     lengths = {
         "text_features": arrays["text_features"].shape[0],
@@ -72,6 +141,8 @@ def _check(arrays: dict[str, np.ndarray], meta: dict, name: str) -> None:
             f"bundled dataset {name!r} is inconsistent: image_features has {n} rows but {bad}; "
             f"{_rebuild_hint(name)}"
         )
+    for i, file in enumerate(meta.get("images", [])):
+        check_file_name(file, f"image of item {i}", folder)
     if len(meta.get("label_names", [])) != arrays["labels"].shape[1]:
         raise ValueError(
             f"bundled dataset {name!r} has {arrays['labels'].shape[1]} label columns but "
@@ -104,7 +175,7 @@ def load_bundle(folder: Path, name: str) -> CrossModalDataset:
     Parameters
     ----------
     folder : Path
-        Bundle folder, e.g. ``BUNDLED["tuxpaint"]``.
+        Bundle folder, e.g. ``bundle_folder("tuxpaint")``.
     name : str
         Dataset name used in messages and as ``dataset.name``.
 
@@ -118,14 +189,15 @@ def load_bundle(folder: Path, name: str) -> CrossModalDataset:
     Raises
     ------
     ValueError
-        If a file is missing or the arrays and meta.json disagree.
+        If a file is missing, the arrays and meta.json disagree, or meta.json names a file
+        outside the bundle folder.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"bundled dataset {name!r} folder {folder} does not exist; {_rebuild_hint(name)}")
     meta = _read_meta(folder, name)
     arrays = _read_arrays(folder, name)
-    _check(arrays, meta, name)
+    _check(arrays, meta, name, folder)
     split = Split(
         query=arrays["split_query"].astype(np.int64, copy=False),
         database=arrays["split_database"].astype(np.int64, copy=False),

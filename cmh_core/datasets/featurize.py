@@ -83,6 +83,7 @@ IMAGE_FEATURIZER: dict[str, Any] = {
     "dtype": "float32",
 }
 
+_OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>")
 _EMPTY_QUERY = "text query is empty; type a few words such as 'a koala'"
 
 
@@ -204,10 +205,15 @@ def image_features_from_pil(images: Sequence[PILImage.Image]) -> np.ndarray:
 
 
 def _describe(source: Any) -> str:
+    """Name an image source for messages: its path or file name, never an object repr."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"the uploaded data ({len(source)} bytes)"
+    if isinstance(source, (str, Path)):
+        return repr(str(source))
     name = getattr(source, "name", None)
-    return repr(str(source if name is None else name))
+    if isinstance(name, str) and name:
+        return repr(name)
+    return f"an in-memory file ({type(source).__name__})"
 
 
 def load_image(source: Any) -> PILImage.Image:
@@ -227,7 +233,8 @@ def load_image(source: Any) -> PILImage.Image:
     Raises
     ------
     ValueError
-        If the data is not a readable image, or is larger than ``Image.MAX_IMAGE_PIXELS``.
+        If ``source`` is none of the accepted kinds, is a directory, is not a readable image, or is
+        larger than ``Image.MAX_IMAGE_PIXELS``.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -239,7 +246,14 @@ def load_image(source: Any) -> PILImage.Image:
                 "upload a smaller PNG, JPEG or WebP"
             )
         return source
+    if not isinstance(source, (str, Path, bytes, bytearray, memoryview)) and not hasattr(source, "read"):
+        raise ValueError(
+            f"image must be a PIL image, a file path, bytes or a binary file object, "
+            f"got {type(source).__name__} {source!r:.40}; pass e.g. the path of a PNG, JPEG or WebP file"
+        )
     what = _describe(source)
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        raise ValueError(f"image path {what} is a directory; pass the path of a PNG, JPEG or WebP file")
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     elif isinstance(source, (str, Path)) and not Path(source).is_file():
@@ -256,8 +270,9 @@ def load_image(source: Any) -> PILImage.Image:
             f"upload a PNG, JPEG or WebP of at most {limit} pixels"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        detail = _OBJECT_REPR.sub("", str(e)).strip()  # Pillow names file objects by their repr
         raise ValueError(
-            f"{what} is not a readable image ({type(e).__name__}: {e}); upload a PNG, JPEG or WebP"
+            f"{what} is not a readable image ({type(e).__name__}: {detail}); upload a PNG, JPEG or WebP"
         ) from None
 
 
@@ -438,7 +453,9 @@ def _vocab_for(dataset: CrossModalDataset) -> dict[str, Any]:
             f"dataset {dataset.name!r} has no saved TF-IDF vocabulary; "
             "typed text queries work on bundled datasets such as 'tuxpaint'"
         )
-    path = Path(dataset.root) / file
+    from cmh_core.datasets.bundled import check_file_name
+
+    path = Path(dataset.root) / check_file_name(file, "text_featurizer.vocabulary_file", Path(dataset.root))
     if not path.is_file():
         raise ValueError(
             f"vocabulary file {str(path)!r} is missing; rebuild it with scripts/build_tuxpaint.py"
@@ -486,9 +503,15 @@ def featurize_text(dataset: CrossModalDataset, text: str) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the text is empty, has only stop words, or none of its words is in the vocabulary.
+        If the text is not a str, is empty, has only stop words, or none of its words is in the
+        vocabulary.
     """
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise ValueError(
+            f"text query must be a str, got {type(text).__name__} {text!r:.40}; "
+            "type a few words such as 'a koala'"
+        )
+    if not text.strip():
         raise ValueError(_EMPTY_QUERY)
     vocab = _vocab_for(dataset)
     known, unknown = text_query_terms(dataset, text)

@@ -30,6 +30,7 @@ Every problem raises one ``ValueError`` naming the array and the fix.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +41,14 @@ from cmh_core._checks import check_features, check_labels, check_same_rows
 from cmh_core.datasets._types import CrossModalDataset, Split
 from cmh_core.datasets.split import make_split
 
-__all__ = ["SUPPORTED_SUFFIXES", "read_benchmark_file"]
+__all__ = [
+    "EXPORT_SUFFIXES",
+    "SUPPORTED_SUFFIXES",
+    "as_path",
+    "check_output_path",
+    "read_benchmark_file",
+    "save_benchmark_file",
+]
 
 SUPPORTED_SUFFIXES = (".npz", ".mat", ".h5", ".hdf5")
 NPZ_REQUIRED = ("image_features", "text_features", "labels")
@@ -70,7 +78,9 @@ Loader = Callable[[], np.ndarray]
 
 # ----------------------------------------------------------------------------- validation helpers
 def _check_ndim(name: str, shape: tuple) -> None:
-    """Refuse feature arrays that are not 2-D, with the fix for 1-D and raw-image tensors."""
+    """Refuse feature arrays that are not 2-D, with the fix for 0-D, 1-D and raw-image tensors."""
+    if len(shape) == 0:
+        raise ValueError(f"{name} must be 2-D (n_items, n_features), got a single number; store a matrix")
     if len(shape) == 1:
         raise ValueError(
             f"{name} must be 2-D (n_items, n_features), got 1-D shape {shape}; "
@@ -166,7 +176,9 @@ def _split_from_arrays(n: int, query, database, train) -> Split:
         raise ValueError(
             "split_train must be a subset of split_database (methods train on database items only)"
         )
-    return Split(query=np.sort(q), database=np.sort(db), train=np.sort(tr))
+    # Keep the file's order: with ties="stable" the database order decides tied ranks, and a
+    # file written by save_benchmark_file must read back identically.
+    return Split(query=q, database=db, train=tr)
 
 
 def _dataset(
@@ -200,51 +212,75 @@ def _dataset(
 
 
 # ----------------------------------------------------------------------------------------- .npz
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zip
+_NPY_SIGNATURE = b"\x93NUMPY"
+
+
+def _head(path: Path, n: int = 16) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(n)
+
+
+def _check_npz_signature(path: Path) -> None:
+    """Refuse a file that is not a zip archive, saying what it looks like instead."""
+    head = _head(path)
+    if head.startswith(_ZIP_SIGNATURES):
+        return
+    fix = "save it with np.savez(path, image_features=..., text_features=..., labels=...)"
+    if head.startswith(_NPY_SIGNATURE):
+        raise ValueError(f"{path} holds a single .npy array, not an .npz archive; {fix}")
+    if head[:1] == b"\x80":  # pickle protocol 2+ opcode PROTO
+        what = "it looks like a Python pickle, which this loader never unpickles"
+    elif all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        what = f"it is a text file (starts with {head.decode('ascii')!r})"
+    else:
+        what = f"it starts with bytes {head[:8]!r}, not the zip signature 'PK'"
+    raise ValueError(f"{path} is not a plain .npz archive: {what}; {fix}")
+
+
+def _npz_get(npz, names: list[str], key: str, path: Path) -> np.ndarray | None:
+    """One array of the archive, or None; object arrays are refused, never unpickled."""
+    if key not in names:
+        return None
+    try:
+        return npz[key]
+    except ValueError as e:  # "Object arrays cannot be loaded when allow_pickle=False"
+        raise ValueError(
+            f"array '{key}' in {path} is an object array, which would need unpickling ({e}); "
+            "this loader never unpickles: save plain numeric arrays, and str arrays for "
+            "label_names/texts (np.array(list_of_str))"
+        ) from None
+
+
 def _read_npz(path: Path, query_fraction: float, random_state: int | None) -> CrossModalDataset:
+    _check_npz_signature(path)
     try:
         npz = np.load(path, allow_pickle=False)
-    except ValueError as e:  # not a zip/npy: numpy refuses to unpickle it
-        raise ValueError(
-            f"{path.name} is not a plain .npz archive and would need unpickling ({e}); "
-            "save it with np.savez(path, image_features=..., text_features=..., labels=...)"
-        ) from None
-    except (OSError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path.name} could not be read as .npz ({e}); re-save it with np.savez") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path.name} holds a single .npy array, not an .npz archive; {LAYOUTS_HELP}")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path} could not be read as .npz ({e}); re-save it with np.savez") from None
     with npz:
         names = list(npz.files)
         missing = [k for k in NPZ_REQUIRED if k not in names]
         if missing:
             raise ValueError(
-                f"{path.name} lacks {', '.join(missing)}; arrays found: {', '.join(names) or 'none'}; "
+                f"{path} lacks {', '.join(missing)}; arrays found: {', '.join(names) or 'none'}; "
                 + LAYOUTS_HELP
             )
-
-        def get(key: str) -> np.ndarray | None:
-            if key not in names:
-                return None
-            try:
-                return npz[key]
-            except ValueError as e:  # "Object arrays cannot be loaded when allow_pickle=False"
-                raise ValueError(
-                    f"array '{key}' in {path.name} is an object array, which would need unpickling ({e}); "
-                    "this loader never unpickles: save plain numeric arrays, and str arrays for "
-                    "label_names/texts (np.array(list_of_str))"
-                ) from None
-
-        X_img = _features(get("image_features"), "image_features")
-        X_txt = _features(get("text_features"), "text_features")
-        Y = _labels(get("labels"), "labels")
-        n = check_same_rows(image_features=X_img, text_features=X_txt, labels=Y)
-        label_names = get("label_names")
-        texts = get("texts")
-        label_names = (
-            None if label_names is None else _strings(label_names, "label_names", Y.shape[1], "label")
-        )
-        texts = None if texts is None else _strings(texts, "texts", n, "item")
-        parts = [get(k) for k in NPZ_SPLIT]
-        split = None if all(p is None for p in parts) else _split_from_arrays(n, *parts)
+        raw = {k: _npz_get(npz, names, k, path) for k in (*NPZ_REQUIRED, "label_names", "texts", *NPZ_SPLIT)}
+    for k in ("image_features", "text_features"):
+        _check_ndim(k, np.shape(raw[k]))
+    if np.ndim(raw["labels"]) == 0:
+        raise ValueError("labels must be a 2-D multi-hot matrix (n_items, n_labels), got a single number")
+    # Row counts first: a mismatch explains most other symptoms (e.g. apparently empty label rows).
+    n = check_same_rows(**{k: raw[k] for k in NPZ_REQUIRED})
+    X_img = _features(raw["image_features"], "image_features")
+    X_txt = _features(raw["text_features"], "text_features")
+    Y = _labels(raw["labels"], "labels")
+    label_names = raw["label_names"]
+    label_names = None if label_names is None else _strings(label_names, "label_names", Y.shape[1], "label")
+    texts = None if raw["texts"] is None else _strings(raw["texts"], "texts", n, "item")
+    parts = [raw[k] for k in NPZ_SPLIT]
+    split = None if all(p is None for p in parts) else _split_from_arrays(n, *parts)
     meta = {"source": str(path), "format": "npz", "layout": "npz", "arrays": names}
     return _dataset(
         path, X_img, X_txt, Y, split, meta, label_names=label_names, texts=texts,
@@ -276,7 +312,7 @@ def _mat5_vars(path: Path) -> tuple[dict[str, tuple], Callable[[list[str]], dict
     except NotImplementedError:  # v7.3 without a detectable signature offset
         raise
     except Exception as e:  # scipy raises MatReadError, ValueError, TypeError on junk
-        raise ValueError(f"{path.name} could not be read as a MATLAB file ({e}); {LAYOUTS_HELP}") from None
+        raise ValueError(f"{path} could not be read as a MATLAB file ({e}); {LAYOUTS_HELP}") from None
     shapes = {name: tuple(shape) for name, shape, _cls in info}
 
     def read(names: list[str]) -> dict[str, np.ndarray]:
@@ -293,7 +329,7 @@ def _hdf5_vars(path: Path, force_transpose: bool) -> tuple[dict[str, tuple], Cal
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise ValueError(f"{path.name} could not be read as HDF5 ({e}); {LAYOUTS_HELP}") from None
+        raise ValueError(f"{path} could not be read as HDF5 ({e}); {LAYOUTS_HELP}") from None
     with f:
         shapes = {k: tuple(v.shape) for k, v in f.items() if isinstance(v, h5py.Dataset)}
         matlab = force_transpose or f.userblock_size > 0 or any("MATLAB_class" in f[k].attrs for k in shapes)
@@ -333,7 +369,7 @@ def _resolve(shapes: dict[str, tuple], path: Path) -> tuple[str, dict[str, tuple
         hint = (
             f" (all-in-one layout incomplete: no {', '.join(r for r in ALL_LAYOUT if r not in chosen)} array)"
         )
-    raise ValueError(f"{path.name}: unrecognised variable names {found or 'none'}{hint}; {LAYOUTS_HELP}")
+    raise ValueError(f"{path}: unrecognised variable names {found or 'none'}{hint}; {LAYOUTS_HELP}")
 
 
 def _needs_transpose(shapes: list[tuple]) -> bool:
@@ -343,65 +379,94 @@ def _needs_transpose(shapes: list[tuple]) -> bool:
     return len({s[0] for s in shapes}) > 1 and len({s[1] for s in shapes}) == 1
 
 
-def _read_matlab_like(path: Path, query_fraction: float, random_state: int | None) -> CrossModalDataset:
-    """Read .mat (v5 or v7.3) and .h5/.hdf5 files in the split or all-in-one layout."""
+def _validated_parts(data: dict[str, np.ndarray], roles: dict[str, tuple[str, ...]]) -> list[tuple]:
+    """Check and convert each part's (image, text, labels) arrays; row counts are checked first."""
+    img, txt, lab = roles["image"], roles["text"], roles["labels"]
+    for i in range(len(img)):  # a row mismatch explains most other symptoms, so it is reported first
+        if np.ndim(data[lab[i]]) == 0:
+            raise ValueError(f"{lab[i]} must be a 2-D multi-hot matrix (n_items, n_labels), got one number")
+        check_same_rows(**{img[i]: data[img[i]], txt[i]: data[txt[i]], lab[i]: data[lab[i]]})
+    parts = []
+    for i in range(len(img)):
+        first = parts[0] if parts else None
+        X = _features(data[img[i]], img[i], n_features=None if first is None else first[0].shape[1])
+        T = _features(data[txt[i]], txt[i], n_features=None if first is None else first[1].shape[1])
+        L = _labels(data[lab[i]], lab[i])
+        if first is not None and L.shape[1] != first[2].shape[1]:
+            raise ValueError(
+                f"{lab[i]} has {L.shape[1]} label columns but {lab[0]} has {first[2].shape[1]}; "
+                "both must use the same label set"
+            )
+        parts.append((X, T, L))
+    return parts
+
+
+def _open_matlab_like(path: Path) -> tuple[str, dict[str, tuple], Callable[[list[str]], dict]]:
+    """Detect the format and return (format, raw shapes, reader of chosen names)."""
+    suffix = path.suffix.lower()
     hdf5 = _is_hdf5(path)
-    fmt = "hdf5"
+    if not hdf5 and suffix in (".h5", ".hdf5"):
+        raise ValueError(
+            f"{path} is not an HDF5 file (no HDF5 signature; it starts with {_head(path, 8)!r}); "
+            "write it with h5py or MATLAB's save -v7.3, or use a .npz"
+        )
     if not hdf5:
         try:
             shapes, read5 = _mat5_vars(path)
-            fmt = "mat-v5"
+            return "mat-v5", shapes, read5
         except NotImplementedError:  # scipy: "Please use HDF reader for matlab v7.3 files"
-            hdf5 = True
-    if hdf5:
-        is_mat = path.suffix.lower() == ".mat"
-        shapes, read_h5, matlab = _hdf5_vars(path, force_transpose=is_mat)
-        fmt = "mat-v7.3" if is_mat else "hdf5"
-
+            pass
+    is_mat = suffix == ".mat"
+    shapes, read_h5, matlab = _hdf5_vars(path, force_transpose=is_mat)
     layout, roles = _resolve(shapes, path)
     groups = list(zip(*roles.values(), strict=True))  # [(image, text, labels)] per part
-    if hdf5:
-        transpose = matlab or any(_needs_transpose([shapes[k] for k in g]) for g in groups)
-        if transpose:
-            shapes = {k: s[::-1] for k, s in shapes.items()}
-    wanted = [v for names in roles.values() for v in names]
+    transpose = matlab or any(_needs_transpose([shapes[k] for k in g]) for g in groups)
+    if transpose:
+        shapes = {k: s[::-1] for k, s in shapes.items()}
+    return ("mat-v7.3" if is_mat else "hdf5"), shapes, lambda names: read_h5(names, transpose)
+
+
+def _read_matlab_like(path: Path, query_fraction: float, random_state: int | None) -> CrossModalDataset:
+    """Read .mat (v5 or v7.3) and .h5/.hdf5 files in the split or all-in-one layout."""
+    fmt, shapes, read = _open_matlab_like(path)
+    layout, roles = _resolve(shapes, path)
     for role in ("image", "text"):  # refuse raw image tensors before reading gigabytes
         for v in roles[role]:
             _check_ndim(v, shapes[v])
-    data = read_h5(wanted, transpose) if hdf5 else read5(wanted)
-
-    img, txt, lab = roles["image"], roles["text"], roles["labels"]
-    X_parts = [_features(data[img[0]], img[0])]
-    T_parts = [_features(data[txt[0]], txt[0])]
-    L_parts = [_labels(data[lab[0]], lab[0])]
-    for i in range(1, len(img)):
-        X_parts.append(_features(data[img[i]], img[i], n_features=X_parts[0].shape[1]))
-        T_parts.append(_features(data[txt[i]], txt[i], n_features=T_parts[0].shape[1]))
-        L_parts.append(_labels(data[lab[i]], lab[i]))
-        if L_parts[i].shape[1] != L_parts[0].shape[1]:
-            raise ValueError(
-                f"{lab[i]} has {L_parts[i].shape[1]} label columns but {lab[0]} has {L_parts[0].shape[1]}; "
-                "both must use the same label set"
-            )
-    counts = [
-        check_same_rows(**{img[i]: X_parts[i], txt[i]: T_parts[i], lab[i]: L_parts[i]})
-        for i in range(len(img))
-    ]
+    parts = _validated_parts(read([v for names in roles.values() for v in names]), roles)
     meta = {"source": str(path), "format": fmt, "layout": layout, "variables": dict(roles)}
     if layout == "split":  # rows [tr; te]: te = query, tr = database = train
-        n_tr, n_te = counts
+        n_tr, n_te = len(parts[0][2]), len(parts[1][2])
         db = np.arange(n_tr, dtype=np.int64)
         split = Split(query=np.arange(n_tr, n_tr + n_te, dtype=np.int64), database=db, train=db.copy())
-        X_img, X_txt, Y = np.vstack(X_parts), np.vstack(T_parts), np.vstack(L_parts)
+        X_img, X_txt, Y = (np.vstack(arrays) for arrays in zip(*parts, strict=True))
     else:
         split = None
-        X_img, X_txt, Y = X_parts[0], T_parts[0], L_parts[0]
+        X_img, X_txt, Y = parts[0]
     return _dataset(
         path, X_img, X_txt, Y, split, meta, query_fraction=query_fraction, random_state=random_state
     )
 
 
 # ----------------------------------------------------------------------------------------- API
+def as_path(source: object, what: str) -> Path:
+    """``source`` as a Path, or a ValueError that describes a non-path (no object reprs).
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+    what : str
+        What the path should point to, for the message (``"a benchmark file"``).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source)
+    if hasattr(source, "read"):
+        kind = f"an in-memory file ({type(source).__name__})"
+    else:
+        kind = f"a {type(source).__name__}"
+    raise ValueError(f"expected the path of {what}, got {kind}; save the data to a file and pass its path")
+
+
 def read_benchmark_file(
     path, *, query_fraction: float = 0.2, random_state: int | None = 0
 ) -> CrossModalDataset:
@@ -434,15 +499,123 @@ def read_benchmark_file(
         mismatched row counts, bad split indices, or arrays that would need unpickling. The
         message names the array and the fix.
     """
-    path = Path(path)
+    path = as_path(path, "a benchmark file")
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise ValueError(
+            f"{path} is a directory, not a benchmark file; pass the path of a "
+            f"{'/'.join(SUPPORTED_SUFFIXES)} file inside it"
+        )
     if suffix not in SUPPORTED_SUFFIXES:
         raise ValueError(
-            f"unsupported file type {suffix or '(none)'!r} for {path.name}; "
+            f"unsupported file type {suffix or '(none)'!r} for {path}; "
             f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
         )
     if not path.is_file():
         raise FileNotFoundError(f"no such benchmark file: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); was it fully written or downloaded?")
     if suffix == ".npz":
         return _read_npz(path, query_fraction, random_state)
     return _read_matlab_like(path, query_fraction, random_state)
+
+
+# --------------------------------------------------------------------------------------- export
+EXPORT_SUFFIXES = (".npz", ".mat")
+
+
+def check_output_path(path: object, suffixes: tuple[str, ...], what: str) -> Path:
+    """Check before any work that ``path`` can be written: known suffix, existing folder, not a folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    suffixes : tuple of str
+        Accepted suffixes (lower case, with the dot); empty accepts any.
+    what : str
+        What will be written, for the message (``"the benchmark file"``).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        Naming the path and what is wrong with it.
+    """
+    path = as_path(path, what)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(
+            f"cannot write {what} {str(path)!r}: unsupported suffix {path.suffix or '(none)'!r}; "
+            f"use one of {', '.join(suffixes)}"
+        )
+    if path.is_dir():
+        raise ValueError(f"cannot write {what} {str(path)!r}: it is a directory; give a file name inside it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {what} {str(path)!r}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"cannot write {what} {str(path)!r}: permission denied")
+    return path
+
+
+def save_benchmark_file(dataset: CrossModalDataset, path) -> Path:
+    """Write a dataset as a benchmark file that `read_benchmark_file` reads back identically.
+
+    ``.npz`` is the documented exchange format: ``image_features``, ``text_features``, ``labels``,
+    ``label_names``, ``texts`` and the split arrays ``split_query``, ``split_database``,
+    ``split_train`` in their stored order, all rows in dataset order. ``.mat`` is the HSCH/JSPSH
+    layout (MATLAB v5, via ``scipy.io.savemat``): ``I_tr, T_tr, L_tr`` are the database rows (in
+    ``split.database`` order, = train), ``I_te, T_te, L_te`` the query rows (in ``split.query``
+    order), all stored as double because MATLAB cannot multiply integer matrices; it holds no
+    names or captions, and items in neither query nor database are left out. So the authors'
+    MATLAB code can run on exactly this data and split.
+
+    Parameters
+    ----------
+    dataset : CrossModalDataset
+    path : str or Path
+        Ends in ``.npz`` or ``.mat``; the format follows the suffix.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        For another suffix, a folder that does not exist, or (``.mat`` only) a training set that
+        is not the database, which the layout cannot express.
+    """
+    path = check_output_path(path, EXPORT_SUFFIXES, "the benchmark file")
+    s = dataset.split
+    if path.suffix.lower() == ".npz":
+        np.savez_compressed(
+            path,
+            image_features=dataset.image_features,
+            text_features=dataset.text_features,
+            labels=dataset.labels,
+            label_names=np.array(dataset.label_names, dtype=str),
+            texts=np.array(dataset.texts, dtype=str),
+            split_query=s.query,
+            split_database=s.database,
+            split_train=s.train,
+        )
+        return path
+    import scipy.io
+
+    if len(s.train) != len(s.database) or not np.isin(s.train, s.database).all():
+        raise ValueError(
+            f"the .mat layout (I_tr/I_te ...) trains on the whole database, but dataset {dataset.name!r} "
+            f"trains on {len(s.train)} of its {len(s.database)} database items; save it as .npz instead"
+        )
+    parts = {"tr": s.database, "te": s.query}  # _tr = database (= train), _te = query
+    variables = {}
+    for tag, rows in parts.items():
+        variables[f"I_{tag}"] = dataset.image_features[rows].astype(np.float64)
+        variables[f"T_{tag}"] = dataset.text_features[rows].astype(np.float64)
+        variables[f"L_{tag}"] = dataset.labels[rows].astype(np.float64)
+    scipy.io.savemat(path, variables, format="5", do_compression=True, oned_as="column")
+    return path
