@@ -68,6 +68,20 @@ def test_procrustes_rank_deficient(rank):
     assert np.trace(V.T @ Z) == pytest.approx(best, rel=1e-9, abs=1e-6)
 
 
+def test_procrustes_ill_conditioned():
+    """Singular values spanning 1e-1 .. 1e5: constraints and optimum still hold to high accuracy."""
+    rng = np.random.default_rng(8)
+    r, n = 12, 5000
+    U, _ = np.linalg.qr(rng.standard_normal((n, r)))
+    Q, _ = np.linalg.qr(rng.standard_normal((r, r)))
+    Z = (U * np.logspace(5, -1, r)) @ Q.T  # Z^T with known singular values
+    Z = Z.T  # (r, n)
+    V = balanced_procrustes(Z, rng, center=False)
+    _check_constraints(V, np.sqrt(n), center=False)
+    best = np.sqrt(n) * np.logspace(5, -1, r).sum()
+    assert np.trace(V.T @ Z) == pytest.approx(best, rel=1e-10)
+
+
 def test_procrustes_deterministic_per_rng():
     Z = np.random.default_rng(6).standard_normal((5, 2)) @ np.random.default_rng(7).standard_normal((2, 90))
     a = balanced_procrustes(Z, np.random.default_rng(11))
