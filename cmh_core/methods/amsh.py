@@ -213,7 +213,12 @@ class AMSH(CrossModalHasher):
     around the anchor mean for float32 accuracy instead); (5) fill-in directions of the V-step are
     made orthogonal to the kept ones and to 1, so the constraints hold exactly (the reference
     draws them independently); (6) the n×m kernel products run in float32 (ΦᵀΦ summed in float64
-    over row blocks; its error is far below the 0.01 ridge), the m×m solves in float64.
+    over row blocks; its error is far below the 0.01 ridge), the m×m solves in float64; (7) the
+    PCA eigenvectors keep LAPACK's signs (MATLAB's ``eigs`` signs are arbitrary too; on tuxpaint,
+    random sign flips of the start move 32-bit mAP by up to ±0.03, a floor for any comparison with
+    a single MATLAB run). With n <= n_anchors and n <= pca_sample every row is an anchor and in
+    the PCA sample, so the seed only matters through the Procrustes fill-in directions (usually
+    none): the fit is then the same for every seed, as in the reference demo.
     """
 
     name = "AMSH"
