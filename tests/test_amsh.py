@@ -16,7 +16,8 @@ from cmh_core.datasets import load_dataset, make_synthetic
 from cmh_core.evaluation import evaluate, mean_average_precision, relevance_from_labels
 from cmh_core.hamming import hamming_distance
 from cmh_core.methods import get_method
-from cmh_core.methods.amsh import AMSH, _label_factors, _sgn, _step1_objective
+from cmh_core.methods._latent import fit_rbf_anchors, rbf_anchor_features
+from cmh_core.methods.amsh import AMSH, _label_factors, _pca_init, _sgn, _step1_objective
 
 SMALL = {"n_anchors": 200, "pca_sample": 300}
 
@@ -97,6 +98,69 @@ def test_step1_objective_matches_dense_oracle():
     want += beta * np.sum((r * N[1].T @ N[0] - V[1].T @ V[0]) ** 2)
     got = _step1_objective(L, R, N, P, V, B, E, r, lam, eta, beta)
     assert got == pytest.approx(want, rel=1e-10)
+
+
+def _dense_amsh(Phi, Ys, V, r, lam=1e-3, eta=1.0, beta=1e-3, n_iter=15):
+    """Oracle for tiny n: design/methods.md §3.3-3.4 written densely (explicit n×n S, inverses, SVD).
+
+    Phi: two (n_m, m) kernel features; Ys: two (n_m, c) label matrices; V: two (r, n_m) starts.
+    Returns the training codes B_m (r, n_m) and the hash maps F_m (r, m).
+    """
+    X = [p.T.astype(np.float64) for p in Phi]  # (m, n_m), the code's layout
+    L = [y.T.astype(np.float64) for y in Ys]
+    R = [2 * x - 1 for x in L]
+    N = [x / np.linalg.norm(x, axis=0) for x in L]
+    S = {(a, b): N[a].T @ N[b] for a in range(2) for b in range(2)}  # n_a × n_b
+    V = [v.copy() for v in V]
+    B, E = [_sgn(v) for v in V], [np.zeros_like(x) for x in L]
+    for _ in range(n_iter):
+        P = [(L[m] + R[m] * E[m]) @ V[m].T @ np.linalg.inv(V[m] @ V[m].T) for m in range(2)]
+        for m, o in ((0, 1), (1, 0)):
+            Z = (
+                P[m].T @ (L[m] + R[m] * E[m])
+                + lam * r * B[m] @ S[m, m]
+                + eta * B[m]
+                + beta * r * V[o] @ S[o, m]
+            )
+            U, _, Qt = np.linalg.svd((Z - Z.mean(axis=1, keepdims=True)).T, full_matrices=False)
+            V[m] = np.sqrt(Z.shape[1]) * (U @ Qt).T
+        B = [_sgn(lam * r * V[m] @ S[m, m] + eta * V[m]) for m in range(2)]
+        E = [np.maximum((P[m] @ V[m] - L[m]) * R[m], 0) for m in range(2)]
+    M, F = [np.zeros_like(b) for b in B], [None, None]
+    for _ in range(n_iter):
+        for m in range(2):
+            T = B[m] + B[m] * M[m]
+            F[m] = T @ X[m].T @ np.linalg.inv(X[m] @ X[m].T + 0.01 * np.eye(len(X[m])))
+            M[m] = np.maximum((F[m] @ X[m] - B[m]) * B[m], 0)
+    return B, F
+
+
+@pytest.mark.parametrize("weights", [{}, {"beta": 0.3, "lam": 0.05, "eta": 0.5}])
+def test_port_matches_dense_oracle(syn, weights):
+    """On a tiny unpaired set (every row an anchor and in the PCA sample, so no draw matters) the
+    fitted codes agree with the dense oracle; only float32 rounding in the kernel products could
+    flip a bit. The heavier weights make every term count (with the defaults, β = 0 in the oracle
+    would agree too; with these, dropping β, λ or changing η moves 3-30% of the bits)."""
+    X1, X2, Y = syn
+    p = np.random.default_rng(4).permutation(len(X2))[:70]
+    data = [(X1[:90], Y[:90]), (X2[p], Y[p])]
+    model = AMSH(n_bits=8, random_state=0, **weights)
+    model.fit(data[0][0], data[1][0], data[0][1], Y_txt=data[1][1])
+    rng = np.random.default_rng(0)
+    Phi = [fit_rbf_anchors(X, 1500, rng, return_features=True)[1] for X, _ in data]
+    V0 = [_pca_init(F, 8, 1000, rng) for F in Phi]
+    B, F = _dense_amsh(Phi, [y for _, y in data], V0, 8, **weights)
+    Xq = [X1[200:260], X2[200:260]]
+    for m, mod in enumerate(("image", "text")):
+        got = np.unpackbits(model.train_codes_[mod], axis=1)[:, :8].astype(bool)
+        assert np.mean(got == (B[m].T > 0)) >= 0.99
+        q_want = rbf_anchor_features(Xq[m], _state(model, mod)).astype(np.float64) @ F[m].T >= 0
+        q_got = np.unpackbits(model.encode(Xq[m], mod), axis=1)[:, :8].astype(bool)
+        assert np.mean(q_got == q_want) >= 0.99
+
+
+def _state(model: AMSH, mod: str) -> dict:
+    return {"anchors": model.anchors_[mod], "sigma": model.sigma_[mod], "mean": model.kernel_mean_[mod]}
 
 
 # ---------------------------------------------------------------- quality on tuxpaint
