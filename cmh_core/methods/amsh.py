@@ -42,7 +42,7 @@ __all__ = ["AMSH"]
 
 _RIDGE = 0.01  # step-2 ridge, hard-coded in AMSH.m
 _MODS = ("image", "text")
-_BLOCK = 4096  # rows per block of the float64 Gram accumulation
+_BLOCK = 4096  # rows per block when accumulating ΦᵀΦ
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def _hash_iteration(Phi: np.ndarray, factor, Bt: np.ndarray, M: np.ndarray, eps:
     """One step-2 round for one modality: F-step, then M-step.
 
     ``F_mᵀ = (ΦᵀΦ + εI)⁻¹ Φᵀ T_m`` is bounded (``||F|| <= ||T|| / (2√ε)``), so the float32
-    products with Φ lose no accuracy to cancellation.
+    products with Φ lose little accuracy to cancellation (about 1e-4 relative at n = 5,000).
 
     Returns
     -------
