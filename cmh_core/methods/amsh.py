@@ -115,7 +115,8 @@ def _ridge_factor(Phi: np.ndarray, eps: float):
     """Cholesky factor of ``ΦᵀΦ + εI`` (m, m), the step-2 normal matrix (formed once).
 
     ΦᵀΦ is computed in float32 by row blocks and summed in float64: its absolute error (about
-    1e-5 on 5,000 rows of tuxpaint-like features) stays far below the ridge ε = 0.01.
+    1e-5 on 5,000 synthetic rows) stays far below the ridge ε = 0.01; against a float64 ΦᵀΦ the
+    ridge predictions there differ by 5e-4 relative and 0.02% of their signs.
     """
     m = Phi.shape[1]
     G = np.zeros((m, m))
@@ -130,7 +131,7 @@ def _hash_iteration(Phi: np.ndarray, factor, Bt: np.ndarray, M: np.ndarray, eps:
     """One step-2 round for one modality: F-step, then M-step.
 
     ``F_mᵀ = (ΦᵀΦ + εI)⁻¹ Φᵀ T_m`` is bounded (``||F|| <= ||T|| / (2√ε)``), so the float32
-    products with Φ lose little accuracy to cancellation (about 1e-4 relative at n = 5,000).
+    products with Φ lose little accuracy to cancellation.
 
     Returns
     -------
