@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cmh_core.methods._base import CrossModalHasher, LinearHasher, load_model
+from cmh_core.methods.amsh import AMSH
 from cmh_core.methods.cca_itq import CCAITQ
 from cmh_core.methods.cmfh import CMFH
 from cmh_core.methods.dch import DCH
@@ -25,6 +26,7 @@ METHODS: dict[str, type[CrossModalHasher]] = {
     "SCM": SCM,
     "CMFH": CMFH,
     "DCH": DCH,
+    "AMSH": AMSH,
 }
 
 

@@ -250,7 +250,8 @@ class CrossModalHasher(BaseEstimator):
             )
         n_bits = int(self.n_bits)
         n_features = {"image": X_img.shape[1], "text": X_txt.shape[1]}
-        self._check_n_bits(n_bits, n_features, X_img.shape[0])
+        # unpaired sets may differ in size: the smaller one bounds what can be learned
+        self._check_n_bits(n_bits, n_features, min(X_img.shape[0], X_txt.shape[0]))
         self._reset_fitted()
         rng = np.random.default_rng(self.random_state)
         progress = _Progress(callback)
@@ -360,13 +361,14 @@ class CrossModalHasher(BaseEstimator):
             if constraints is None:
                 continue  # tests/test_common.py fails any method that leaves a parameter out
             try:
-                validate_parameter_constraints({key: constraints}, {key: value}, caller_name=self.name)
-                # sklearn counts True as an int; a bool is never a sensible count or size
+                # sklearn counts True as an int; a bool is never a sensible count or size (checked
+                # first: True = 1 may also be out of range, and "not a bool" is the clearer message)
                 if isinstance(value, bool | np.bool_) and _integer_only(constraints):
                     raise InvalidParameterError(
                         f"The {key!r} parameter of {self.name} must be an int, not a bool. "
                         f"Got {value!r} instead."
                     )
+                validate_parameter_constraints({key: constraints}, {key: value}, caller_name=self.name)
             except InvalidParameterError as e:
                 fix = f" Use e.g. {key}={defaults[key]!r} (the default)." if key in defaults else ""
                 raise InvalidParameterError(f"{e}{fix}") from None
