@@ -152,7 +152,7 @@ def _block_metrics(L, G, n_db, V, map_at, ks, kt, ties, H) -> dict[str, np.ndarr
         out[f"ndcg@{k}"] = np.divide(dcg, idcg, out=np.zeros(len(L)), where=idcg > 0)
     kc = np.minimum(np.asarray(ks, dtype=np.int64), n_db)
     if len(kc):
-        out["hits"] = (np.cumsum(top > 0, axis=1)[:, kc - 1] if ties == "stable" else expected_hits(n, m, kc))
+        out["hits"] = np.cumsum(top > 0, axis=1)[:, kc - 1] if ties == "stable" else expected_hits(n, m, kc)
     out["Nr"], out["Mr"] = np.cumsum(n, axis=1), np.cumsum(m, axis=1)  # within radius 0..V-1
     return out
 
