@@ -191,3 +191,27 @@ def test_run_records_expected_map_and_unpaired():
         run_experiment(ds, "CCA-ITQ", n_bits=8, unpaired=0.5)
     with pytest.raises(ValueError, match="fraction"):
         run_experiment(ds, "CCA-ITQ", n_bits=8, unpaired=2.0)
+
+
+def test_fused_codes_path_equals_matrices_and_its_numpy_fallback(monkeypatch):
+    from cmh_core.evaluation import _average_precision as A
+    from cmh_core.evaluation import mean_average_precision_codes
+
+    rng = np.random.default_rng(7)
+    Bq, Bd = rng.integers(0, 256, (30, 3), np.uint8), rng.integers(0, 256, (700, 3), np.uint8)
+    Yq, Yd = rng.random((30, 70)) < 0.05, rng.random((700, 70)) < 0.05  # 70 labels: two label words
+    D, R = hamming_distance(Bq, Bd), relevance_from_labels(Yq, Yd)
+    for ties in ("stable", "expected"):
+        ref = mean_average_precision(D, R, ties=ties)
+        assert mean_average_precision_codes(Bq, Bd, Yq, Yd, ties=ties) == pytest.approx(ref, abs=1e-12)
+    ds = fake_dataset(seed=3)
+    model = FakeHasher(code_length=12, noise=0.2).fit(ds)
+    fused = evaluate(model, ds, ties="expected")
+    monkeypatch.setattr(A, "_FUSED", False)
+    monkeypatch.setattr(A, "_KERNEL", False)  # no numba at all: matrices and radix argsorts
+    assert _close(evaluate(model, ds, ties="expected"), fused)
+    assert mean_average_precision_codes(Bq, Bd, Yq, Yd) == pytest.approx(
+        mean_average_precision(D, R), abs=1e-12
+    )
+    with pytest.raises(ValueError, match="disagree"):
+        mean_average_precision_codes(Bq, Bd, Yq[:-1], Yd)

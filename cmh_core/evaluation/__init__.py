@@ -25,7 +25,11 @@ ranking primitives), ``_average_precision`` (AP, its compiled kernel and fallbac
 ``_metrics`` (P@k, recall, PR curves, radius precision, NDCG), ``_protocol`` (the protocol).
 """
 
-from cmh_core.evaluation._average_precision import average_precision, mean_average_precision
+from cmh_core.evaluation._average_precision import (
+    average_precision,
+    mean_average_precision,
+    mean_average_precision_codes,
+)
 from cmh_core.evaluation._metrics import (
     ndcg_at_k,
     precision_at_k,
@@ -40,6 +44,7 @@ __all__ = [
     "relevance_from_labels",
     "graded_relevance",
     "mean_average_precision",
+    "mean_average_precision_codes",
     "average_precision",
     "precision_at_k",
     "recall_at_k",

@@ -6,9 +6,26 @@ from __future__ import annotations
 import numpy as np
 
 from cmh_core.evaluation._checks import check_cutoff, check_inputs, check_ties
-from cmh_core.evaluation._ranking import group_sum, harmonic, log_comb, narrow_levels, row_blocks
+from cmh_core.evaluation._ranking import (
+    check_label_pair,
+    group_sum,
+    harmonic,
+    log_comb,
+    narrow_levels,
+    row_blocks,
+)
+from cmh_core.hamming import check_codes
 
-__all__ = ["average_precision", "mean_average_precision", "rank_rows", "ap_expected", "ap_from_top"]
+__all__ = [
+    "average_precision",
+    "mean_average_precision",
+    "mean_average_precision_codes",
+    "rank_rows",
+    "rank_codes",
+    "as_words",
+    "ap_expected",
+    "ap_from_top",
+]
 
 _KERNEL = None  # the compiled kernel once built; False where numba is missing
 
@@ -43,6 +60,7 @@ def _rank_rows_kernel(L, G, kap, V, tab, ap, top, n_out, m_out, sg_out):  # prag
     """
     n_q, n_db = L.shape
     kt = top.shape[1]
+    want_sg = sg_out.shape[1] > 0  # AP alone skips the gain sums
     start = np.empty(V + 1, np.int64)  # items ranked before each level
     rstart = np.empty(V + 1, np.int64)  # relevant items ranked before each level
     for i in range(n_q):
@@ -53,7 +71,8 @@ def _rank_rows_kernel(L, G, kap, V, tab, ap, top, n_out, m_out, sg_out):  # prag
             g = G[i, j]
             start[v + 1] += 1
             rstart[v + 1] += np.int64(g > 0)
-            sg_out[i, v] += tab[g]
+            if want_sg:
+                sg_out[i, v] += tab[g]
         for v in range(V):
             n_out[i, v] = start[v + 1]
             m_out[i, v] = rstart[v + 1]
@@ -96,7 +115,7 @@ def _rank_rows_numpy(L, G, kap, V, tab, kt):
     return ap, ranked[:, :kt], n.astype(np.int64), m.astype(np.int64), sg
 
 
-def rank_rows(L: np.ndarray, G: np.ndarray, kap: int, V: int, kt: int = 0, tab=None):
+def rank_rows(L: np.ndarray, G: np.ndarray, kap: int, V: int, kt: int = 0, tab=None, gains: bool = True):
     """Rank every row once (stable ties) and return what every metric needs.
 
     Parameters
@@ -112,6 +131,8 @@ def rank_rows(L: np.ndarray, G: np.ndarray, kap: int, V: int, kt: int = 0, tab=N
         Number of top ranks whose gains are returned.
     tab : ndarray of float64, optional
         ``tab[g]`` is the gain summed into ``sg``; default ``2^g - 1`` (NDCG).
+    gains : bool
+        Compute ``sg``; when False it has shape (rows, 0) (AP needs no gain sums).
 
     Returns
     -------
@@ -124,11 +145,12 @@ def rank_rows(L: np.ndarray, G: np.ndarray, kap: int, V: int, kt: int = 0, tab=N
     rows = L.shape[0]
     kernel = _counting_kernel()
     if kernel is None:
-        return _rank_rows_numpy(L, G, kap, V, tab, kt)
+        ap, top, n, m, sg = _rank_rows_numpy(L, G, kap, V, tab, kt)
+        return ap, top, n, m, (sg if gains else sg[:, :0])
     ap = np.zeros(rows)
     top = np.zeros((rows, kt), dtype=G.dtype)
     n, m = np.zeros((rows, V), np.int64), np.zeros((rows, V), np.int64)
-    sg = np.zeros((rows, V))
+    sg = np.zeros((rows, V if gains else 0))
     kernel(np.ascontiguousarray(L), np.ascontiguousarray(G), kap, V, tab, ap, top, n, m, sg)
     return ap, top, n, m, sg
 
@@ -214,7 +236,7 @@ def average_precision(distances, relevance, k: int | None = None, ties: str = "s
         return ap
     H = harmonic(n_db) if ties == "expected" else None
     for s, e in row_blocks(n_q, n_db * 4 + V * 64):  # bounded (rows, V) count arrays
-        a, _, n, m, _ = rank_rows(L[s:e], R[s:e], n_db if k is None else min(k, n_db), V, 0, _BINARY)
+        a, _, n, m, _ = rank_rows(L[s:e], R[s:e], n_db if k is None else min(k, n_db), V, 0, _BINARY, False)
         ap[s:e] = a if ties == "stable" else ap_expected(n, m, k, H)
     return ap
 
@@ -279,3 +301,164 @@ def mean_average_precision(
     ap = average_precision(distances, relevance, k=k, ties=ties)
     mean = float(ap.mean())
     return (mean, ap) if return_per_query else mean
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused: codes and labels in, one ranking per query out (no n_query x n_database matrix)
+# ---------------------------------------------------------------------------------------------
+
+_FUSED = None  # compiled fused kernel once built; False where numba is missing
+
+
+def _popcount64(x):  # pragma: no cover - runs compiled by numba
+    """Set bits of a uint64 (SWAR: pairs, nibbles, bytes, then one multiply to sum the bytes)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+def _fused_kernel_py(popc, Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n_out, m_out, sg_out, gh_out, Lb, Gb):
+    """`_rank_rows_kernel` with ``L = popcount(q XOR d)`` (Hamming distance, eq. of the protocol)
+    and ``G = popcount(labels_q AND labels_d)`` (shared labels) computed inline per item."""
+    n_q, nw, nl = Qw.shape[0], Qw.shape[1], Ql.shape[1]
+    n_db, kt = Dw.shape[0], top.shape[1]
+    start = np.empty(V + 1, np.int64)
+    rstart = np.empty(V + 1, np.int64)
+    for i in range(n_q):
+        start[:] = 0
+        rstart[:] = 0
+        for j in range(n_db):
+            d = 0
+            for w in range(nw):
+                d += popc(Qw[i, w] ^ Dw[j, w])
+            g = 0
+            for w in range(nl):
+                g += popc(Ql[i, w] & Dl[j, w])
+            Lb[j] = d
+            Gb[j] = g
+            start[d + 1] += 1
+            rstart[d + 1] += np.int64(g > 0)
+            sg_out[i, d] += tab[g]
+            gh_out[i, g] += 1
+        for v in range(V):
+            n_out[i, v] = start[v + 1]
+            m_out[i, v] = rstart[v + 1]
+            start[v + 1] += start[v]
+            rstart[v + 1] += rstart[v]
+        s = 0.0
+        n_rel = 0
+        for j in range(n_db):
+            v = Lb[j]
+            g = Gb[j]
+            r = np.int64(g > 0)
+            pos = start[v]
+            start[v] = pos + 1
+            t = rstart[v]
+            rstart[v] = t + r
+            w8 = r * np.int64(pos < kap)
+            s += w8 * (t + 1.0) / (pos + 1.0)
+            n_rel += w8
+            if pos < kt:
+                top[i, pos] = g
+        ap[i] = s / n_rel if n_rel > 0 else 0.0
+
+
+def _fused_kernel():
+    global _FUSED
+    if _FUSED is None:
+        if _counting_kernel() is None:
+            _FUSED = False
+            return None
+        import numba
+
+        popc = numba.njit(inline="always")(_popcount64)
+        body = numba.njit(nogil=True)(_fused_kernel_py)
+
+        @numba.njit(nogil=True)
+        def fused(Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n_out, m_out, sg_out, gh_out, Lb, Gb):
+            body(popc, Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n_out, m_out, sg_out, gh_out, Lb, Gb)
+
+        _FUSED = fused
+    return _FUSED or None
+
+
+def as_words(b: np.ndarray) -> np.ndarray:
+    """Bytes ``(n, n_bytes)`` (packed codes or packed labels) as ``(n, w)`` uint64, zero-padded."""
+    n, nb = b.shape
+    w = max(1, -(-nb // 8))
+    out = np.zeros((n, 8 * w), dtype=np.uint8)
+    out[:, :nb] = b
+    return out.view(np.uint64)
+
+
+def rank_codes(Qw, Dw, Ql, Dl, kap: int, V: int, kt: int, n_labels: int):
+    """`rank_rows` straight from codes and labels (as `as_words`), for a block of queries.
+
+    Returns ``(ap, top, n, m, sg, gh)``: as `rank_rows`, plus ``gh`` (rows, n_labels + 1), the
+    histogram of shared-label counts of each query (what its ideal DCG needs). Without numba,
+    the same from `cmh_core.hamming.hamming_distance` and `label_overlap` matrices.
+    """
+    rows, n_db = Qw.shape[0], Dw.shape[0]
+    tab = np.expm1(np.arange(n_labels + 1) * np.log(2.0))  # 2^g - 1
+    gh = np.zeros((rows, n_labels + 1), np.int64)
+    kernel = _fused_kernel()
+    if kernel is None:
+        from cmh_core.evaluation._ranking import label_overlap
+        from cmh_core.hamming import hamming_distance
+
+        L = hamming_distance(Qw.view(np.uint8), Dw.view(np.uint8))
+        Ybits = [np.unpackbits(x.view(np.uint8), axis=1)[:, :n_labels] for x in (Ql, Dl)]
+        G = label_overlap(*Ybits)
+        for i in range(rows):
+            gh[i] = np.bincount(G[i], minlength=n_labels + 1)
+        return (*rank_rows(L, G, kap, V, kt, tab), gh)
+    ap = np.zeros(rows)
+    top = np.zeros((rows, kt), np.int64)
+    n, m = np.zeros((rows, V), np.int64), np.zeros((rows, V), np.int64)
+    sg = np.zeros((rows, V))
+    Lb, Gb = np.empty(n_db, np.int64), np.empty(n_db, np.int64)
+    kernel(Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n, m, sg, gh, Lb, Gb)
+    return ap, top, n, m, sg, gh
+
+
+def mean_average_precision_codes(
+    query_codes, database_codes, query_labels, database_labels, ties: str = "stable"
+) -> float:
+    """mAP@all straight from packed codes and multi-hot labels, without distance matrices.
+
+    Equals ``mean_average_precision(hamming_distance(Bq, Bd), relevance_from_labels(Yq, Yd),
+    ties=ties)``, computed in one fused pass per query (Hamming distance, shared labels and
+    the counting-sort ranking together), so memory stays O(n_database) whatever n_query.
+
+    Parameters
+    ----------
+    query_codes : ndarray of uint8, shape (n_query, n_bytes)
+    database_codes : ndarray of uint8, shape (n_database, n_bytes)
+    query_labels : array-like, shape (n_query, c)
+    database_labels : array-like, shape (n_database, c)
+    ties : {"stable", "expected"}
+
+    Returns
+    -------
+    float
+    """
+    check_ties(ties)
+    Bq, Bd = check_codes(query_codes, "query_codes"), check_codes(database_codes, "database_codes")
+    Yq, Yd = check_label_pair(query_labels, database_labels)
+    if Bq.shape[1] != Bd.shape[1] or len(Bq) != len(Yq) or len(Bd) != len(Yd):
+        raise ValueError(
+            f"codes {Bq.shape} / {Bd.shape} and labels {Yq.shape} / {Yd.shape} disagree; each code "
+            "needs one label row and both code sets the same number of bytes"
+        )
+    if len(Bq) == 0:
+        raise ValueError("query_codes has no rows; pass at least one query")
+    n_db, V = len(Bd), 8 * Bq.shape[1] + 1
+    Qw, Dw = as_words(Bq), as_words(Bd)
+    Ql, Dl = (as_words(np.packbits(Y > 0, axis=1)) for Y in (Yq, Yd))
+    H = harmonic(n_db) if ties == "expected" else None
+    ap = np.zeros(len(Bq))
+    for s, e in row_blocks(len(Bq), 1, chunk=256):
+        a, _, n, m, _, _ = rank_codes(Qw[s:e], Dw, Ql[s:e], Dl, n_db, V, 0, Yq.shape[1])
+        ap[s:e] = a if ties == "stable" else ap_expected(n, m, None, H)
+    return float(ap.mean())

@@ -12,14 +12,19 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cmh_core.evaluation._average_precision import ap_expected, ap_from_top, average_precision, rank_rows
+from cmh_core.evaluation._average_precision import (
+    ap_expected,
+    ap_from_top,
+    as_words,
+    average_precision,
+    rank_codes,
+)
 from cmh_core.evaluation._checks import check_cutoff, check_ties
 from cmh_core.evaluation._ranking import (
     expected_dcg,
     expected_hits,
-    graded_relevance,
     harmonic,
-    ideal_dcg,
+    ideal_dcg_from_hist,
     relevance_from_labels,
     row_blocks,
 )
@@ -28,7 +33,7 @@ from cmh_core.hamming import check_codes, hamming_distance
 __all__ = ["retrieval_codes", "evaluate", "per_query_ap"]
 
 _DEFAULT_KS = (1, 5, 10, 20, 50, 100, 200, 500, 1000)
-_BLOCK = 1 << 21  # query rows x database items per block of `evaluate` (~30 MiB of scratch)
+_BLOCK = 1 << 24  # query rows x database items per block: outputs O(rows x (n_bits + k)), no matrix
 _MAX_BITS = 65535  # distances fit uint16 levels; the per-distance counts stay small
 
 
@@ -135,10 +140,9 @@ def _direction(codes: dict[str, np.ndarray], direction: str) -> tuple[np.ndarray
     raise ValueError(f"direction must be 'i2t' or 't2i', got {direction!r}")
 
 
-def _block_metrics(L, G, n_db, V, map_at, ks, kt, ties, H) -> dict[str, np.ndarray]:
-    """Every per-query number of one block of queries, from one ranking of each query."""
-    ap_s, top, n, m, sg = rank_rows(L, G, n_db, V, kt)  # stable AP@all, ranked top gains, counts
-    tab = np.expm1(np.arange(int(G.max(initial=0)) + 1) * np.log(2.0))  # 2^g - 1
+def _block_metrics(ranked, n_db, map_at, ks, kt, ties, H, tab) -> dict[str, np.ndarray]:
+    """Every per-query number of one block of queries, from the one ranking of each query."""
+    ap_s, top, n, m, sg, gh = ranked  # stable AP@all, ranked top gains, per-level counts
     out = {"ap_stable": ap_s, "ap_expected": ap_expected(n, m, None, H)}
     for k in map_at:
         kk = min(k, n_db)
@@ -148,8 +152,8 @@ def _block_metrics(L, G, n_db, V, map_at, ks, kt, ties, H) -> dict[str, np.ndarr
         else:
             out[f"ap@{k}"] = ap_expected(n, m, kk, H)
             dcg = expected_dcg(n, sg, kk)
-        idcg = ideal_dcg(G, kk, tab)
-        out[f"ndcg@{k}"] = np.divide(dcg, idcg, out=np.zeros(len(L)), where=idcg > 0)
+        idcg = ideal_dcg_from_hist(gh, kk, tab)
+        out[f"ndcg@{k}"] = np.divide(dcg, idcg, out=np.zeros(len(n)), where=idcg > 0)
     kc = np.minimum(np.asarray(ks, dtype=np.int64), n_db)
     if len(kc):
         out["hits"] = np.cumsum(top > 0, axis=1)[:, kc - 1] if ties == "stable" else expected_hits(n, m, kc)
@@ -159,15 +163,17 @@ def _block_metrics(L, G, n_db, V, map_at, ks, kt, ties, H) -> dict[str, np.ndarr
 
 def _direction_report(Q, DB, Yq, Ydb, *, n_bits, map_at, precision_ks, radius, ties, return_per_query):
     n_q, n_db = len(Q), len(DB)
-    V = n_bits + 1
     ks = [int(k) for k in precision_ks if k <= n_db]
     kt = min(max([*map_at, *ks, 1]), n_db)
     H = harmonic(n_db)
+    n_labels = Yq.shape[1]
+    tab = np.expm1(np.arange(n_labels + 1) * np.log(2.0))  # NDCG gains 2^g - 1
+    Qw, Dw = as_words(Q), as_words(DB)
+    Ql, Dl = (as_words(np.packbits(Y != 0, axis=1)) for Y in (Yq, Ydb))
     parts: dict[str, list[np.ndarray]] = {}
     for s, e in row_blocks(n_q, n_db, chunk=_BLOCK):
-        L = hamming_distance(Q[s:e], DB)  # (rows, n_db) uint16 levels 0..n_bits
-        G = graded_relevance(Yq[s:e], Ydb)  # (rows, n_db) shared-label counts
-        for key, v in _block_metrics(L, G, n_db, V, map_at, ks, kt, ties, H).items():
+        ranked = rank_codes(Qw[s:e], Dw, Ql[s:e], Dl, n_db, n_bits + 1, kt, n_labels)
+        for key, v in _block_metrics(ranked, n_db, map_at, ks, kt, ties, H, tab).items():
             parts.setdefault(key, []).append(v)
     P = {key: np.concatenate(v) for key, v in parts.items()}
     ap = P["ap_stable"] if ties == "stable" else P["ap_expected"]

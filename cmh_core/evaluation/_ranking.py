@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "CHUNK",
+    "check_label_pair",
     "label_overlap",
     "graded_relevance",
     "relevance_from_labels",
@@ -26,12 +27,14 @@ __all__ = [
     "expected_hits",
     "expected_dcg",
     "ideal_dcg",
+    "ideal_dcg_from_hist",
 ]
 
 CHUNK = 1 << 18  # query rows x database items handled per block (a few MiB of scratch)
 
 
-def _check_label_pair(Yq, Ydb) -> tuple[np.ndarray, np.ndarray]:
+def check_label_pair(Yq, Ydb) -> tuple[np.ndarray, np.ndarray]:
+    """Validate query / database label matrices; return them as float32 0/1."""
     Yq, Ydb = np.asarray(Yq), np.asarray(Ydb)
     if Yq.ndim != 2 or Ydb.ndim != 2:
         raise ValueError(
@@ -55,7 +58,7 @@ def label_overlap(Yq, Ydb, binary: bool = False) -> np.ndarray:
     The one implementation behind `graded_relevance` and `relevance_from_labels`; computed in
     row blocks so the float32 product (exact below 2**24 labels) needs little scratch.
     """
-    Yq, Ydb = _check_label_pair(Yq, Ydb)
+    Yq, Ydb = check_label_pair(Yq, Ydb)
     G = np.empty((len(Yq), len(Ydb)), dtype=bool if binary else np.int32)
     for s, e in row_blocks(len(Yq), len(Ydb)):
         P = Yq[s:e] @ Ydb.T
@@ -220,3 +223,14 @@ def ideal_dcg(gains: np.ndarray, kk: int, tab: np.ndarray | None = None) -> np.n
     if tab is not None:
         top = tab[top]
     return top @ (1.0 / np.log2(np.arange(2, kk + 2)))
+
+
+def ideal_dcg_from_hist(gh: np.ndarray, kk: int, tab: np.ndarray) -> np.ndarray:
+    """Ideal DCG@kk per row from the histogram ``gh[i, g]`` of integer gains (``tab[g] = 2^g - 1``).
+
+    With ``ge[g]`` the items of gain ``>= g``, the ideal ranking's gain at rank t is
+    ``Σ_{g>=1} [ge[g] > t]``.
+    """
+    ge = np.cumsum(gh[:, ::-1], axis=1)[:, ::-1]  # (rows, gmax + 1)
+    gain_at = (ge[:, 1:, None] > np.arange(kk)[None, None, :]).sum(axis=1)  # (rows, kk)
+    return tab[gain_at] @ (1.0 / np.log2(np.arange(2, kk + 2)))
