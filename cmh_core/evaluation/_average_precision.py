@@ -318,50 +318,64 @@ def _popcount64(x):  # pragma: no cover - runs compiled by numba
     return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-def _fused_kernel_py(popc, Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n_out, m_out, sg_out, gh_out, Lb, Gb):
-    """`_rank_rows_kernel` with ``L = popcount(q XOR d)`` (Hamming distance, eq. of the protocol)
-    and ``G = popcount(labels_q AND labels_d)`` (shared labels) computed inline per item."""
-    n_q, nw, nl = Qw.shape[0], Qw.shape[1], Ql.shape[1]
-    n_db, kt = Dw.shape[0], top.shape[1]
-    start = np.empty(V + 1, np.int64)
-    rstart = np.empty(V + 1, np.int64)
-    for i in range(n_q):
-        start[:] = 0
-        rstart[:] = 0
-        for j in range(n_db):
-            d = 0
-            for w in range(nw):
-                d += popc(Qw[i, w] ^ Dw[j, w])
-            g = 0
+def _make_fused(popc):  # pragma: no cover - the inner function runs compiled by numba
+    """The fused kernel, calling ``popc`` (a jitted popcount, inlined by numba)."""
+
+    def fused(Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n_out, m_out, sg_out, gh_out, Lb, Gb):
+        """`_rank_rows_kernel` with ``L = popcount(q XOR d)`` (Hamming distance, eq. of the protocol)
+        and ``G = popcount(labels_q AND labels_d)`` (shared labels) computed inline per item."""
+        n_q, nw, nl = Qw.shape[0], Qw.shape[1], Ql.shape[1]
+        n_db, kt = Dw.shape[1], top.shape[1]  # Dw, Dl: (words, n_db)
+        want_sg, want_gh = sg_out.shape[1] > 0, gh_out.shape[1] > 0  # mAP alone needs neither
+        hist = np.empty(2 * V, np.int64)  # hist[2 v + r]: one increment per item, not two
+        start = np.empty(V + 1, np.int64)
+        rstart = np.empty(V + 1, np.int64)
+        inv = 1.0 / np.arange(1.0, n_db + 1.0)  # 1 / rank: a multiply per item, not a divide
+        for i in range(n_q):
+            hist[:] = 0
+            Lb[:] = 0
+            Gb[:] = 0
+            for w in range(nw):  # popcount loops apart from the histogram, so they vectorise
+                q = Qw[i, w]
+                for j in range(n_db):
+                    Lb[j] += popc(q ^ Dw[w, j])
             for w in range(nl):
-                g += popc(Ql[i, w] & Dl[j, w])
-            Lb[j] = d
-            Gb[j] = g
-            start[d + 1] += 1
-            rstart[d + 1] += np.int64(g > 0)
-            sg_out[i, d] += tab[g]
-            gh_out[i, g] += 1
-        for v in range(V):
-            n_out[i, v] = start[v + 1]
-            m_out[i, v] = rstart[v + 1]
-            start[v + 1] += start[v]
-            rstart[v + 1] += rstart[v]
-        s = 0.0
-        n_rel = 0
-        for j in range(n_db):
-            v = Lb[j]
-            g = Gb[j]
-            r = np.int64(g > 0)
-            pos = start[v]
-            start[v] = pos + 1
-            t = rstart[v]
-            rstart[v] = t + r
-            w8 = r * np.int64(pos < kap)
-            s += w8 * (t + 1.0) / (pos + 1.0)
-            n_rel += w8
-            if pos < kt:
-                top[i, pos] = g
-        ap[i] = s / n_rel if n_rel > 0 else 0.0
+                q = Ql[i, w]
+                for j in range(n_db):
+                    Gb[j] += popc(q & Dl[w, j])
+            for j in range(n_db):
+                d = Lb[j]
+                g = Gb[j]
+                hist[2 * d + np.int64(g > 0)] += 1
+                if want_sg:
+                    sg_out[i, d] += tab[g]
+                if want_gh:
+                    gh_out[i, g] += 1
+            start[0] = 0
+            rstart[0] = 0
+            for v in range(V):
+                n_out[i, v] = hist[2 * v] + hist[2 * v + 1]
+                m_out[i, v] = hist[2 * v + 1]
+                start[v + 1] = start[v] + n_out[i, v]
+                rstart[v + 1] = rstart[v] + m_out[i, v]
+            s = 0.0
+            n_rel = 0
+            for j in range(n_db):
+                v = Lb[j]
+                g = Gb[j]
+                r = np.int64(g > 0)
+                pos = start[v]
+                start[v] = pos + 1
+                t = rstart[v]
+                rstart[v] = t + r
+                w8 = r * np.int64(pos < kap)
+                s += w8 * (t + 1.0) * inv[pos]
+                n_rel += w8
+                if pos < kt:
+                    top[i, pos] = g
+            ap[i] = s / n_rel if n_rel > 0 else 0.0
+
+    return fused
 
 
 def _fused_kernel():
@@ -372,14 +386,7 @@ def _fused_kernel():
             return None
         import numba
 
-        popc = numba.njit(inline="always")(_popcount64)
-        body = numba.njit(nogil=True)(_fused_kernel_py)
-
-        @numba.njit(nogil=True)
-        def fused(Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n_out, m_out, sg_out, gh_out, Lb, Gb):
-            body(popc, Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n_out, m_out, sg_out, gh_out, Lb, Gb)
-
-        _FUSED = fused
+        _FUSED = numba.njit(nogil=True)(_make_fused(numba.njit(inline="always")(_popcount64)))
     return _FUSED or None
 
 
@@ -392,11 +399,12 @@ def as_words(b: np.ndarray) -> np.ndarray:
     return out.view(np.uint64)
 
 
-def rank_codes(Qw, Dw, Ql, Dl, kap: int, V: int, kt: int, n_labels: int):
+def rank_codes(Qw, Dw, Ql, Dl, kap: int, V: int, kt: int, n_labels: int, gains: bool = True):
     """`rank_rows` straight from codes and labels (as `as_words`), for a block of queries.
 
     Returns ``(ap, top, n, m, sg, gh)``: as `rank_rows`, plus ``gh`` (rows, n_labels + 1), the
-    histogram of shared-label counts of each query (what its ideal DCG needs). Without numba,
+    histogram of shared-label counts of each query (what its ideal DCG needs); with
+    ``gains=False`` both ``sg`` and ``gh`` are left empty (mAP needs neither). Without numba,
     the same from `cmh_core.hamming.hamming_distance` and `label_overlap` matrices.
     """
     rows, n_db = Qw.shape[0], Dw.shape[0]
@@ -418,7 +426,26 @@ def rank_codes(Qw, Dw, Ql, Dl, kap: int, V: int, kt: int, n_labels: int):
     n, m = np.zeros((rows, V), np.int64), np.zeros((rows, V), np.int64)
     sg = np.zeros((rows, V))
     Lb, Gb = np.empty(n_db, np.int64), np.empty(n_db, np.int64)
-    kernel(Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n, m, sg, gh, Lb, Gb)
+    if not gains:
+        sg, gh = sg[:, :0], gh[:, :0]
+    # database words column-major (w, n_db): each popcount loop streams one contiguous row
+    kernel(
+        Qw,
+        np.ascontiguousarray(Dw.T),
+        Ql,
+        np.ascontiguousarray(Dl.T),
+        kap,
+        V,
+        tab,
+        ap,
+        top,
+        n,
+        m,
+        sg,
+        gh,
+        Lb,
+        Gb,
+    )
     return ap, top, n, m, sg, gh
 
 
@@ -459,6 +486,6 @@ def mean_average_precision_codes(
     H = harmonic(n_db) if ties == "expected" else None
     ap = np.zeros(len(Bq))
     for s, e in row_blocks(len(Bq), 1, chunk=256):
-        a, _, n, m, _, _ = rank_codes(Qw[s:e], Dw, Ql[s:e], Dl, n_db, V, 0, Yq.shape[1])
+        a, _, n, m, _, _ = rank_codes(Qw[s:e], Dw, Ql[s:e], Dl, n_db, V, 0, Yq.shape[1], False)
         ap[s:e] = a if ties == "stable" else ap_expected(n, m, None, H)
     return float(ap.mean())
