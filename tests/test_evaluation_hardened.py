@@ -215,3 +215,15 @@ def test_fused_codes_path_equals_matrices_and_its_numpy_fallback(monkeypatch):
     )
     with pytest.raises(ValueError, match="disagree"):
         mean_average_precision_codes(Bq, Bd, Yq[:-1], Yd)
+
+
+def test_evaluate_threads_give_the_same_report(monkeypatch):
+    from cmh_core.evaluation import _protocol
+
+    ds = fake_dataset(seed=5)
+    model = FakeHasher(code_length=10, noise=0.2).fit(ds)
+    one = evaluate(model, ds)
+    monkeypatch.setattr(_protocol, "_BLOCK", 4000)  # many blocks for the threads to share
+    assert _close(evaluate(model, ds, n_jobs=3), one)
+    with pytest.raises(ValueError, match="n_jobs"):
+        evaluate(model, ds, n_jobs=0)

@@ -161,7 +161,9 @@ def _block_metrics(ranked, n_db, map_at, ks, kt, ties, H, tab) -> dict[str, np.n
     return out
 
 
-def _direction_report(Q, DB, Yq, Ydb, *, n_bits, map_at, precision_ks, radius, ties, return_per_query):
+def _direction_report(
+    Q, DB, Yq, Ydb, *, n_bits, map_at, precision_ks, radius, ties, return_per_query, n_jobs=1
+):
     n_q, n_db = len(Q), len(DB)
     ks = [int(k) for k in precision_ks if k <= n_db]
     kt = min(max([*map_at, *ks, 1]), n_db)
@@ -171,9 +173,21 @@ def _direction_report(Q, DB, Yq, Ydb, *, n_bits, map_at, precision_ks, radius, t
     Qw, Dw = as_words(Q), as_words(DB)
     Ql, Dl = (as_words(np.packbits(Y != 0, axis=1)) for Y in (Yq, Ydb))
     parts: dict[str, list[np.ndarray]] = {}
-    for s, e in row_blocks(n_q, n_db, chunk=_BLOCK):
-        ranked = rank_codes(Qw[s:e], Dw, Ql[s:e], Dl, n_db, n_bits + 1, kt, n_labels)
-        for key, v in _block_metrics(ranked, n_db, map_at, ks, kt, ties, H, tab).items():
+
+    def block(se: tuple[int, int]) -> dict[str, np.ndarray]:
+        ranked = rank_codes(Qw[se[0] : se[1]], Dw, Ql[se[0] : se[1]], Dl, n_db, n_bits + 1, kt, n_labels)
+        return _block_metrics(ranked, n_db, map_at, ks, kt, ties, H, tab)
+
+    blocks = list(row_blocks(n_q, n_db, chunk=_BLOCK))
+    if n_jobs > 1 and len(blocks) > 1:  # the compiled kernel releases the GIL: threads run it in parallel
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(n_jobs) as pool:
+            results = list(pool.map(block, blocks))
+    else:
+        results = [block(se) for se in blocks]
+    for res in results:
+        for key, v in res.items():
             parts.setdefault(key, []).append(v)
     P = {key: np.concatenate(v) for key, v in parts.items()}
     ap = P["ap_stable"] if ties == "stable" else P["ap_expected"]
@@ -226,6 +240,7 @@ def evaluate(
     ties: Literal["stable", "expected"] = "stable",
     return_per_query: bool = False,
     train_index: dict[str, np.ndarray] | None = None,
+    n_jobs: int = 1,
 ) -> dict[str, Any]:
     """Evaluate a fitted cross-modal hasher on a dataset's query/database split.
 
@@ -256,6 +271,9 @@ def evaluate(
     train_index : dict, optional
         ``{"image": rows, "text": rows}``: the dataset rows of ``model.train_codes_`` (see
         `retrieval_codes`); default ``split.train`` for both.
+    n_jobs : int
+        Threads ranking blocks of queries in parallel (the compiled kernel releases the GIL);
+        the result does not depend on it.
 
     Returns
     -------
@@ -277,6 +295,7 @@ def evaluate(
             "shorter code (distances of longer codes can still go to mean_average_precision)"
         )
     map_at = [check_cutoff(k, "map_at") for k in map_at]
+    n_jobs = check_cutoff(n_jobs, "n_jobs")
     if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 0:
         raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
     codes = retrieval_codes(model, dataset, protocol, train_index=train_index)
@@ -300,6 +319,7 @@ def evaluate(
             radius=radius,
             ties=ties,
             return_per_query=return_per_query,
+            n_jobs=n_jobs,
         )
     for key in ("mAP", "mAP_expected"):
         report[f"mean_{key}"] = (report["i2t"][key] + report["t2i"][key]) / 2
