@@ -68,7 +68,7 @@ class _Codes:
 
 def _evaluate_case(Bq, Bd, Yq, Yd, n_bits):
     """evaluate() on a dataset whose queries are Bq and database Bd (both modalities alike)."""
-    from cmh_core.datasets._types import CrossModalDataset, Split
+    from cmh_core.datasets import CrossModalDataset, Split
     from cmh_core.evaluation import evaluate
 
     n_q, n_db = len(Bq), len(Bd)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cmh_core.datasets._types import CrossModalDataset, Split
+from cmh_core.datasets import CrossModalDataset, Split
 from cmh_core.evaluation import (
     average_precision,
     evaluate,

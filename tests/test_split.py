@@ -92,7 +92,7 @@ def test_bundled_split_random_order_same_members():
 
 
 def _dataset(n=50):
-    from cmh_core.datasets._types import CrossModalDataset
+    from cmh_core.datasets import CrossModalDataset
 
     Y = _labels(n=n)
     return CrossModalDataset(
