@@ -37,6 +37,8 @@ class Run:
         Wall-clock seconds for ``fit`` and for encoding + evaluation.
     history : list of [iteration, objective, elapsed_s]
         What the method's callback reported during ``fit`` (loss curve).
+    unpaired : float
+        Fraction of training texts shuffled away from their images (`cmh_core.datasets.unpair`).
     model : CrossModalHasher or None
         The fitted model; not serialised.
     """
@@ -51,6 +53,7 @@ class Run:
     fit_seconds: float
     eval_seconds: float
     history: list[list[float]] = field(default_factory=list)
+    unpaired: float = 0.0
     model: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -62,6 +65,16 @@ class Run:
     def map_t2i(self) -> float:
         """mAP of text queries against the image database."""
         return float(self.report["t2i"]["mAP"])
+
+    @property
+    def map_i2t_expected(self) -> float:
+        """Tie-expected mAP of image queries (equal distances in random order)."""
+        return float(self.report["i2t"]["mAP_expected"])
+
+    @property
+    def map_t2i_expected(self) -> float:
+        """Tie-expected mAP of text queries (equal distances in random order)."""
+        return float(self.report["t2i"]["mAP_expected"])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the model is left out)."""
@@ -99,6 +112,7 @@ def run_experiment(
     params: dict[str, Any] | None = None,
     protocol: str = "learned",
     callback: Callable[[int, float, float], None] | None = None,
+    unpaired: float = 0.0,
 ) -> Run:
     """Train ``method`` on the dataset's training split and evaluate it.
 
@@ -119,11 +133,16 @@ def run_experiment(
     callback : callable, optional
         Forwarded to ``fit``: ``callback(iteration, objective, elapsed_s)``; the run also
         records every call in ``history``.
+    unpaired : float
+        Fraction in [0, 1] of training texts shuffled away from their images
+        (`cmh_core.datasets.unpair` with ``random_state=seed``); above 0 the method must
+        support unpaired data (its ``fit`` refuses it otherwise).
 
     Returns
     -------
     Run
     """
+    from cmh_core.datasets import unpair as _unpair
     from cmh_core.evaluation import evaluate
     from cmh_core.methods import get_method
 
@@ -136,12 +155,18 @@ def run_experiment(
         if callback is not None:
             callback(it, obj, elapsed)
 
-    tr = ds.split.train
+    index = _unpair(ds, unpaired, random_state=seed) if unpaired else None  # validates the fraction
     t0 = time.perf_counter()
-    model.fit(ds.image_features[tr], ds.text_features[tr], ds.labels[tr], callback=_record)
+    if index is None:
+        tr = ds.split.train
+        model.fit(ds.image_features[tr], ds.text_features[tr], ds.labels[tr], callback=_record)
+    else:
+        ti, tt = index["image"], index["text"]
+        Y = ds.labels
+        model.fit(ds.image_features[ti], ds.text_features[tt], Y[ti], Y_txt=Y[tt], callback=_record)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    report = evaluate(model, ds, protocol=protocol)
+    report = evaluate(model, ds, protocol=protocol, train_index=index)
     eval_s = time.perf_counter() - t0
     return Run(
         dataset=ds.name,
@@ -154,5 +179,6 @@ def run_experiment(
         fit_seconds=fit_s,
         eval_seconds=eval_s,
         history=history,
+        unpaired=float(unpaired),
         model=model,
     )

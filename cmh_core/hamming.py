@@ -123,7 +123,7 @@ def unpack_bits(codes, n_bits: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_codes(codes, name: str) -> np.ndarray:
+def check_codes(codes, name: str) -> np.ndarray:
     """Return ``codes`` as a C-contiguous 2-D uint8 array, or raise a ValueError naming it."""
     arr = np.asarray(codes)
     if arr.dtype != np.uint8:
@@ -142,8 +142,8 @@ def _check_codes(codes, name: str) -> np.ndarray:
 
 
 def _check_pair(queries, database, q_name: str = "queries", db_name: str = "database"):
-    q = _check_codes(queries, q_name)
-    db = _check_codes(database, db_name)
+    q = check_codes(queries, q_name)
+    db = check_codes(database, db_name)
     if q.shape[1] != db.shape[1]:
         raise ValueError(
             f"{q_name} have {q.shape[1]} bytes per code (shape {q.shape}) but {db_name} has "
@@ -390,7 +390,7 @@ def to_faiss(codes):
     """
     import faiss
 
-    codes = _check_codes(codes, "codes")
+    codes = check_codes(codes, "codes")
     index = faiss.IndexBinaryFlat(8 * codes.shape[1])
     if codes.shape[0]:
         index.add(codes)

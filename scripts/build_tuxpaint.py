@@ -34,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cmh_core.datasets import featurize  # noqa: E402
+from cmh_core.datasets import featurize, make_split  # noqa: E402
 
 PACKAGE = "tuxpaint-stamps-default"
 STAMPS = "usr/share/tuxpaint/stamps"
@@ -214,45 +214,6 @@ def write_images(items: list[Stamp], out: Path, quality: int, skipped: list[str]
 
 
 # ---------------------------------------------------------------------------------------------
-# Split
-# ---------------------------------------------------------------------------------------------
-
-
-def make_split(Y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Query = QUERY_FRACTION of items, at least one per label, at most 40% of any label.
-
-    Y : (n, c) uint8 multi-hot. Returns (query, database) sorted int64 index arrays.
-    """
-    rng = np.random.default_rng(seed)
-    n, c = Y.shape
-    n_q = int(round(QUERY_FRACTION * n))
-    counts = Y.sum(0).astype(np.int64)  # (c,)
-    cap = np.ceil(0.4 * counts).astype(np.int64)  # keep >= 60% of every label in the database
-    in_q = np.zeros(n, dtype=bool)
-    q_counts = np.zeros(c, dtype=np.int64)
-
-    def fits(i: int) -> bool:
-        return bool(np.all(q_counts[Y[i] == 1] < cap[Y[i] == 1]))
-
-    # Step 1: one query item per label, rarest label first.
-    for j in np.argsort(counts, kind="stable"):
-        if q_counts[j] > 0:
-            continue
-        cand = [i for i in rng.permutation(np.flatnonzero(Y[:, j])) if not in_q[i] and fits(i)]
-        if cand:
-            in_q[cand[0]] = True
-            q_counts += Y[cand[0]]
-    # Step 2: fill at random up to n_q.
-    for i in rng.permutation(n):
-        if in_q.sum() >= n_q:
-            break
-        if not in_q[i] and fits(i):
-            in_q[i] = True
-            q_counts += Y[i]
-    return np.flatnonzero(in_q).astype(np.int64), np.flatnonzero(~in_q).astype(np.int64)
-
-
-# ---------------------------------------------------------------------------------------------
 # Card
 # ---------------------------------------------------------------------------------------------
 
@@ -396,7 +357,11 @@ def build(out: Path, deb: Path | None, quality: int) -> None:
     if empty:
         sys.exit(f"captions with no TF-IDF term (all stop words): {empty}; extend featurize.CONTENT_WORDS")
 
-    query, database = make_split(Y, SPLIT_SEED)
+    # The one split function of the library (seeded, every label on both sides, index arrays in a
+    # seeded random order). The committed bundle (2026) keeps the members of the split this script
+    # drew before, with its arrays re-stored in the seeded random order of the same seed.
+    split = make_split(Y, query_fraction=QUERY_FRACTION, random_state=SPLIT_SEED)
+    query, database = split.query, split.database
     np.savez_compressed(
         out / "features.npz",
         image_features=X_img.astype(np.float32),

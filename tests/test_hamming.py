@@ -221,3 +221,26 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_search_auto_falls_back_to_numpy(monkeypatch):
+    """The numpy path of backend="auto": without FAISS, and where FAISS's buffers would be too big."""
+    import cmh_core.hamming as hm
+
+    rng = np.random.default_rng(5)
+    a, b = random_bits(rng, 7, 64, 0.2), random_bits(rng, 400, 64, 0.2)
+    ref = ref_distance(a, b)
+    Dr, Ir = ref_search(ref, 50)
+    calls = []
+    real = hm._search_numpy
+    monkeypatch.setattr(hm, "_search_numpy", lambda *a_: calls.append(1) or real(*a_))
+    monkeypatch.setattr(hm, "_faiss_or_none", lambda: None)  # FAISS not installed
+    D, I = search(pack_bits(a), pack_bits(b), 50)
+    np.testing.assert_array_equal(D, Dr)
+    np.testing.assert_array_equal(I, Ir)
+    monkeypatch.undo()
+    monkeypatch.setattr(hm, "_search_numpy", lambda *a_: calls.append(2) or real(*a_))
+    monkeypatch.setattr(hm, "_FAISS_MC_BYTES", 1)  # FAISS's counting buffers over budget: numpy
+    D, I = search(pack_bits(a), pack_bits(b), 50)
+    np.testing.assert_array_equal(I, Ir)
+    assert calls == [1, 2]

@@ -1,5 +1,7 @@
 """make_split: seeded, disjoint, covering every label on both sides where possible."""
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,64 @@ def test_query_fraction_and_bad_arguments():
         make_split(np.full((5, 2), 2))
     with pytest.raises(ValueError, match="at least 2"):
         make_split(np.ones((1, 2)))
+
+
+def test_index_arrays_in_random_order_not_sorted():
+    # labels stored by category, as the tuxpaint bundle stores its items
+    Y = np.repeat(np.eye(10, dtype=np.uint8), 60, axis=0)
+    s = make_split(Y, random_state=0)
+    for idx in (s.query, s.database):
+        assert not (np.diff(idx) > 0).all()
+    same = ((Y[s.database[1:]] & Y[s.database[:-1]]).sum(axis=1) > 0).mean()
+    assert same <= 0.2, same  # random order: ~10% of neighbours share the label (sorted: ~98%)
+
+
+def test_bundled_split_random_order_same_members():
+    from cmh_core.datasets import load_dataset
+
+    ds = load_dataset("tuxpaint")
+    Y, db = ds.labels, ds.split.database
+    same = ((Y[db[1:]] & Y[db[:-1]]).sum(axis=1) > 0).mean()
+    assert same <= 0.2, same  # the old category-ordered database: 0.978
+    np.testing.assert_array_equal(ds.split.train, db)
+    # members of the split drawn by scripts/build_tuxpaint.py before the reorder: digest of the
+    # sorted query rows of the bundle as committed before (the database is the complement)
+    digest = hashlib.sha256(np.sort(ds.split.query).astype("<i8").tobytes()).hexdigest()
+    assert digest == "98ce13b27c3e223cb858627643c35430e575632bfcb56c312d2367e3443c0531"
+    assert (len(ds.split.query), len(db)) == (158, 630)
+    np.testing.assert_array_equal(np.sort(np.concatenate([ds.split.query, db])), np.arange(ds.n_items))
+
+
+def _dataset(n=50):
+    from cmh_core.datasets import CrossModalDataset
+
+    Y = _labels(n=n)
+    return CrossModalDataset(
+        name="t",
+        image_features=np.zeros((n, 2), np.float32),
+        text_features=np.zeros((n, 3), np.float32),
+        labels=Y,
+        label_names=[f"c{i}" for i in range(Y.shape[1])],
+        texts=[""] * n,
+        split=make_split(Y, random_state=1),
+    )
+
+
+def test_unpair_invariants():
+    from cmh_core.datasets import unpair
+
+    ds = _dataset(200)
+    tr = ds.split.train
+    ident = unpair(ds, 0.0)
+    np.testing.assert_array_equal(ident["image"], tr)
+    np.testing.assert_array_equal(ident["text"], tr)
+    for f in (0.3, 1.0):
+        idx = unpair(ds, f, random_state=4)
+        np.testing.assert_array_equal(idx["image"], tr)  # images keep the training order
+        np.testing.assert_array_equal(np.sort(idx["text"]), np.sort(tr))  # a permutation of train
+        moved = (idx["text"] != tr).mean()
+        assert moved <= f + 1e-12 and moved >= f - 0.05, (f, moved)  # a few may stay put by chance
+        np.testing.assert_array_equal(unpair(ds, f, random_state=4)["text"], idx["text"])  # seeded
+    for bad in (-0.1, 1.5, "half", True, float("nan")):
+        with pytest.raises(ValueError, match="fraction"):
+            unpair(ds, bad)

@@ -5,16 +5,23 @@ is the retrieval database, and methods are trained on the database. The query se
 one item per label where possible, so every label is evaluated; the database keeps one item per
 label where possible, so every query label has something to retrieve. The cost is O(n c) time and
 memory linear in n, so it is used as is for 10^6 synthetic items.
+
+The index arrays are stored in a seeded random order, not sorted: ``ties="stable"`` breaks
+distance ties by database position, and a sorted database of a dataset stored by category would
+put the items of the query's category first in every tie (inflating mAP). `unpair` gives the
+per-modality training row orders of the unpaired setting.
 """
 
 from __future__ import annotations
+
+from numbers import Real
 
 import numpy as np
 
 from cmh_core._checks import check_labels
 from cmh_core.datasets._types import Split
 
-__all__ = ["make_split"]
+__all__ = ["make_split", "unpair"]
 
 
 def _first_with_each_label(labels_perm: np.ndarray, blocked: np.ndarray) -> list[int]:
@@ -73,8 +80,9 @@ def make_split(
     Returns
     -------
     Split
-        ``query`` (n_q,), ``database`` (n - n_q,) and ``train`` (same as database): sorted int64
-        row indices; query and database are disjoint and together cover all rows.
+        ``query`` (n_q,), ``database`` (n - n_q,) and ``train`` (same as database): int64 row
+        indices in a seeded random order (see the module notes); query and database are
+        disjoint and together cover all rows.
 
     Notes
     -----
@@ -83,6 +91,7 @@ def make_split(
        carrying it unless a seed already covers it (at most ``n_query`` seeds).
     3. Database reserves: likewise, one other item per label is kept for the database.
     4. The query set is filled up to ``n_query`` with the remaining shuffled items.
+    5. Both index arrays keep the shuffled order of step 1.
     """
     Y = labels
     if not (isinstance(Y, np.ndarray) and Y.dtype == np.uint8 and Y.ndim == 2 and Y.max(initial=0) <= 1):
@@ -121,6 +130,43 @@ def make_split(
         extra = np.flatnonzero(~in_query)[: n_fill - len(fill)]
         in_query[extra] = True
 
-    query = np.sort(perm[in_query]).astype(np.int64)
-    database = np.sort(perm[~in_query]).astype(np.int64)
+    query = perm[in_query].astype(np.int64)  # shuffled order (step 5)
+    database = perm[~in_query].astype(np.int64)
     return Split(query=query, database=database, train=database.copy())
+
+
+def unpair(dataset, fraction: float, random_state: int | None = 0) -> dict[str, np.ndarray]:
+    """Per-modality training row orders for the unpaired setting.
+
+    Image row ``t`` of the training set is dataset row ``idx["image"][t]`` and text row ``t``
+    is ``idx["text"][t]``: a seeded ``fraction`` of the training positions get their text rows
+    shuffled among themselves (a random permutation may leave a few in place), the others stay
+    paired. Fit with ``X_img[idx["image"]], X_txt[idx["text"]], Y[idx["image"]],
+    Y_txt=Y[idx["text"]]`` and evaluate with ``train_index=idx``.
+
+    Parameters
+    ----------
+    dataset : CrossModalDataset
+    fraction : float
+        In [0, 1]: 0 keeps every pair (both orders equal ``split.train``), 1 shuffles all texts.
+    random_state : int or None, default 0
+
+    Returns
+    -------
+    dict
+        ``{"image": (n_train,), "text": (n_train,)}`` int64 dataset rows, each a permutation of
+        ``split.train``.
+
+    Raises
+    ------
+    ValueError
+        If ``fraction`` is not a real number in [0, 1].
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0.0 <= float(fraction) <= 1.0:
+        raise ValueError(f"fraction must be a number in [0, 1] (share of unpaired texts), got {fraction!r}")
+    train = np.asarray(dataset.split.train, dtype=np.int64)
+    rng = np.random.default_rng(random_state)
+    moved = rng.choice(len(train), size=int(round(float(fraction) * len(train))), replace=False)
+    text = train.copy()
+    text[moved] = train[rng.permutation(moved)]  # texts of the moved positions, shuffled among them
+    return {"image": train.copy(), "text": text}
