@@ -31,6 +31,10 @@ _DESCRIPTION = (
     "benchmark file, list the datasets and methods."
 )
 _EXIT_USAGE = 2
+_UNPAIRED = (
+    "fraction in [0, 1] of training texts shuffled away from their images (0 = paired, default; "
+    "1 = fully unpaired); only for methods that support unpaired data"
+)
 _PROTOCOL = "database codes: 'learned' training codes (default) or 'encoded' by the hash functions"
 
 
@@ -124,6 +128,7 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     b.add_argument("--bits", nargs="+", type=int, default=[16, 32, 64, 128], help="code lengths")
     b.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1); default 3")
     b.add_argument("--protocol", choices=["learned", "encoded"], default="learned", help=_PROTOCOL)
+    b.add_argument("--unpaired", type=float, default=0.0, metavar="FRACTION", help=_UNPAIRED)
     b.add_argument("--csv", type=Path, help="write one row per run to this CSV file")
     b.add_argument("--json", type=Path, help="write every run record (with curves) to this JSON file")
     b.add_argument("--no-progress", action="store_true", help="print no progress on stderr")
@@ -139,6 +144,7 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     t.add_argument("--bits", type=int, default=32, help="code length in bits; default 32")
     t.add_argument("--seed", type=int, default=0, help="random_state of the method; default 0")
     t.add_argument("--protocol", choices=["learned", "encoded"], default="learned", help=_PROTOCOL)
+    t.add_argument("--unpaired", type=float, default=0.0, metavar="FRACTION", help=_UNPAIRED)
     t.add_argument("--out", type=Path, help="save the trained model here (.npz appended if missing)")
 
     e = sub.add_parser(
@@ -244,6 +250,37 @@ def _check_bench_args(args: argparse.Namespace) -> list[str]:
     return [method_class(m).name for m in args.methods]  # fails on a bad name before any training
 
 
+def _check_fraction(fraction: float) -> None:
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"--unpaired must be a fraction in [0, 1], got {fraction}; use e.g. --unpaired 1")
+
+
+def _runnable(ds, methods: list[str], bits: Sequence[int], unpaired: float):
+    """(method, bits) pairs to run, and a note for each pair the method refuses up front.
+
+    A method refuses code lengths above its ``max_n_bits`` for this training set (e.g. sparse codes
+    need K < n) and unpaired data unless it supports it; one refused pair must not end a benchmark.
+    """
+    from cmh_core.methods import method_class
+
+    _check_fraction(unpaired)
+    tr = ds.split.train
+    n_features = {"image": ds.image_features.shape[1], "text": ds.text_features.shape[1]}
+    combos, skipped = [], []
+    for m in methods:
+        cls = method_class(m)
+        if unpaired > 0 and not cls.supports_unpaired:
+            skipped.append(f"{m}: needs paired data (--unpaired {unpaired})")
+            continue
+        for b in bits:
+            limit = cls(n_bits=b).max_n_bits(n_features, len(tr))
+            if b > limit:
+                skipped.append(f"{m} at {b} bits: the largest n_bits for {len(tr)} training items is {limit}")
+            else:
+                combos.append((m, b))
+    return combos, skipped
+
+
 def _progress(jobs: list, quiet: bool):
     """Progress on stderr: a bar on a terminal (cleared at the end), headed log lines otherwise."""
     if quiet or not sys.stderr.isatty():
@@ -259,14 +296,19 @@ def _bench(args: argparse.Namespace) -> int:
 
     methods = _check_bench_args(args)
     ds = load_dataset(args.dataset)
-    jobs = [(m, b, s) for m in methods for b in args.bits for s in range(args.seeds)]
+    combos, skipped = _runnable(ds, methods, args.bits, args.unpaired)
+    if not combos:
+        raise ValueError("nothing to run: " + "; ".join(skipped))
+    for note in skipped:
+        print(f"skipped: {note}", file=sys.stderr)
+    jobs = [(m, b, s) for m, b in combos for s in range(args.seeds)]
     rows, records = [], []
     it, log = _progress(jobs, args.no_progress)
     if log:
         log(f"progress ({len(jobs)} runs; the tables follow on stdout): run, method, bits, seed, "
             "mAP I→T, mAP T→I, fit s", file=sys.stderr)  # fmt: skip
     for i, (m, b, s) in enumerate(it, 1):
-        run = run_experiment(ds, m, n_bits=b, seed=s, protocol=args.protocol)
+        run = run_experiment(ds, m, n_bits=b, seed=s, protocol=args.protocol, unpaired=args.unpaired)
         rows.append(_run_row(ds.name, run, b, s, args.protocol))
         records.append(run.to_dict())
         if log:
@@ -277,6 +319,8 @@ def _bench(args: argparse.Namespace) -> int:
         f"protocol '{args.protocol}', {args.seeds} seed(s)\n"
     )
     print(format_table(rows, args.bits))
+    if skipped:
+        print("\nnot run (the method refuses these settings):\n" + "\n".join(f"- {n}" for n in skipped))
     if args.csv:
         fields = list(dict.fromkeys(k for r in rows for k in r))
         with open(args.csv, "w", newline="", encoding="utf-8") as f:
@@ -301,7 +345,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.out is not None:  # save() appends .npz when missing: check the path it will write
         out = args.out if args.out.suffix == ".npz" else args.out.with_name(args.out.name + ".npz")
         check_output_path(out, (), "the model file")
-    run = run_experiment(args.dataset, args.method, n_bits=args.bits, seed=args.seed, protocol=args.protocol)
+    _check_fraction(args.unpaired)
+    run = run_experiment(
+        args.dataset,
+        args.method,
+        n_bits=args.bits,
+        seed=args.seed,
+        protocol=args.protocol,
+        unpaired=args.unpaired,
+    )
     print(
         f"{run.method} on {run.dataset}, {run.n_bits} bits, seed {run.seed}: "
         f"mAP I→T {run.map_i2t:.4f}, T→I {run.map_t2i:.4f}, trained in {run.fit_seconds:.2f} s"

@@ -85,11 +85,21 @@ def test_bench_writes_csv_and_json(tmp_path, capsys):
     assert len(rows) == 1 and rows[0]["method"] == "SCM" and float(rows[0]["map_i2t"]) > 0.2
     records = json.loads(out_json.read_text(encoding="utf-8"))
     assert len(records) == 1
-    if "mAP_expected" in records[0]["report"]["i2t"]:  # added by the evaluation's tie-expected mAP
-        assert float(rows[0]["map_i2t_expected"]) == pytest.approx(
-            records[0]["report"]["i2t"]["mAP_expected"]
-        )
-        assert "I→T), tie-expected" in captured.out
+    assert float(rows[0]["map_i2t_expected"]) == pytest.approx(records[0]["report"]["i2t"]["mAP_expected"])
+    assert "I→T), tie-expected" in captured.out
+
+
+def test_bench_skips_what_a_method_refuses_and_says_so(capsys):
+    argv = ["bench", "--methods", "DCH", "--bits", "16", "100000", "--seeds", "1", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| DCH | " in out and "n/a" in out  # 16 bits ran, 100000 bits did not
+    assert "not run" in out and "DCH at 100000 bits: the largest n_bits for 630 training items" in out
+    # every combination refused: one clear error, not an empty table
+    assert main(["bench", "--methods", "DCH", "--bits", "16", "--unpaired", "1"]) == 2
+    _one_line_error(capsys, "nothing to run", "DCH: needs paired data")
+    assert main(["bench", "--methods", "DCH", "--unpaired", "1.5"]) == 2
+    _one_line_error(capsys, "--unpaired must be a fraction in [0, 1], got 1.5")
 
 
 def test_bad_method_is_a_one_line_error(capsys):
