@@ -14,6 +14,7 @@ from cmh_core.methods._base import CrossModalHasher, load_model
 from cmh_core.methods.cca_itq import CCAITQ
 from cmh_core.methods.cmfh import CMFH
 from cmh_core.methods.dch import DCH
+from cmh_core.methods.jspsh import JSPSH
 from cmh_core.methods.random_codes import RandomCodes
 from cmh_core.methods.scm import SCM
 
@@ -25,6 +26,7 @@ METHODS: dict[str, type[CrossModalHasher]] = {
     "SCM": SCM,
     "CMFH": CMFH,
     "DCH": DCH,
+    "JSPSH": JSPSH,
 }
 
 
