@@ -22,7 +22,8 @@ BITS = 16
 
 @pytest.fixture(scope="module")
 def ds():
-    return make_synthetic(n=400, d_img=48, d_txt=32, n_labels=8, random_state=0)
+    # 680 training rows: enough for JSPSH's sparse codes at 32 active bits (K = 640 < n)
+    return make_synthetic(n=850, d_img=48, d_txt=32, n_labels=8, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_not_fitted(name, ds, tmp_path):
 def test_encode_dtype_and_shape(name, bits, ds, train):
     m = fitted(name, train, n_bits=bits)
     n_bytes = math.ceil(m.code_length / 8)
-    assert m.code_length == bits
+    assert m.code_length == get_method(name, n_bits=bits).code_length >= bits  # K = 20 r for JSPSH
     for mod, X in (("image", ds.image_features[:7]), ("text", ds.text_features[:7])):
         codes = m.encode(X, mod)
         assert codes.dtype == np.uint8 and codes.shape == (7, n_bytes)
@@ -100,8 +101,8 @@ def test_encode_dtype_and_shape(name, bits, ds, train):
     for codes in m.train_codes_.values():
         assert codes.dtype == np.uint8 and codes.shape == (n_train, n_bytes)
     assert m.n_features_in_ == {"image": train[0].shape[1], "text": train[1].shape[1]}
-    if bits % 8:  # padding bits stay 0
-        assert not (m.train_codes_["image"][:, -1] & ((1 << (8 - bits % 8)) - 1)).any()
+    if m.code_length % 8:  # padding bits stay 0
+        assert not (m.train_codes_["image"][:, -1] & ((1 << (8 - m.code_length % 8)) - 1)).any()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -240,7 +241,10 @@ def test_no_n_by_n_array(name):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 1500 * 1500 * 4 / 4, f"peak {peak / 1e6:.1f} MB suggests an n×n array"
+    # a method's own (n, code_length) float64 work arrays are O(n) too, but JSPSH's K = 20 r = 320
+    # sparse bits make them large at this n (tests/test_jspsh.py checks JSPSH at a larger n)
+    allowed = max(1500 * 1500 * 4 / 4, 10 * 1500 * m.code_length * 8)
+    assert peak < allowed, f"peak {peak / 1e6:.1f} MB suggests an n×n array"
 
 
 # ---------------------------------------------------------------- registry

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -157,6 +159,21 @@ def test_unpaired_input_is_refused(syn):
         JSPSH(n_bits=4).fit(X1, X2, Y, Y_txt=Y)
     with pytest.raises(ValueError, match="JSPSH needs paired data.*720 rows but X_txt has 700"):
         JSPSH(n_bits=4).fit(X1, X2[:700], Y)
+
+
+def test_memory_linear_in_n_no_n_by_n_array():
+    """Peak traced memory of fit grows like n (stage 1 holds a few (n, K) arrays), far below n×n."""
+    peaks = []
+    for n in (6000, 12000):
+        d = make_synthetic(n=n, d_img=40, d_txt=24, n_labels=6, random_state=1, query_fraction=0.01)
+        tracemalloc.start()
+        try:
+            JSPSH(n_bits=2, random_state=0).fit(d.image_features, d.text_features, d.labels)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] < 12000 * 12000 * 4 / 4, f"peak {peaks[1] / 1e6:.1f} MB suggests an n×n array"
+    assert peaks[1] / peaks[0] < 2.5, peaks  # an n×n array would quadruple
 
 
 def test_registered():

@@ -38,6 +38,7 @@ from cmh_core.methods._linalg import l2_normalize_rows, top_r_mask
 __all__ = ["JSPSH"]
 
 _EIG_TOL = 1e-6  # train_JSPSH.m: directions with eigenvalue of ZᵀZ <= 1e-6 are filled at random
+_DEMO_CLUSTERS = (100, 200, 500)  # main_demo.m, param.km (MIRFLICKR)
 _BLOCK = 4096  # rows per block of the float64 Gram accumulation
 
 
@@ -185,9 +186,10 @@ class JSPSH(CrossModalHasher):
         λ, ridge of the hash functions.
     n_iter : int, default=5
         Iterations of each stage (``param.iter``).
-    n_clusters : tuple of int, default=(100, 200, 500)
+    n_clusters : sequence of int or None, default=None
         k-means granularities k_j on the labels (``param.km``), each capped at the number of
-        distinct training label vectors.
+        distinct training label vectors. None: the demo's (100, 200, 500) (a None default keeps
+        ``get_params`` equal after a save/load round trip, which stores sequences as lists).
     sel_num : int, default=1000
         Size of the random training sample s of the stage-2 label term, capped at n.
     random_state : int, Generator or None, default=None
@@ -251,7 +253,7 @@ class JSPSH(CrossModalHasher):
         "beta": [Interval(Real, 0, None, closed="left")],
         "lam": [Interval(Real, 0, None, closed="neither")],
         "n_iter": [Interval(Integral, 1, None, closed="left")],
-        "n_clusters": ["array-like"],
+        "n_clusters": ["array-like", None],
         "sel_num": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -267,7 +269,7 @@ class JSPSH(CrossModalHasher):
         beta: float = 0.01,
         lam: float = 1e-3,
         n_iter: int = 5,
-        n_clusters: tuple[int, ...] = (100, 200, 500),
+        n_clusters: tuple[int, ...] | list[int] | None = None,
         sel_num: int = 1000,
         random_state: int | np.random.Generator | None = None,
     ):
@@ -308,7 +310,7 @@ class JSPSH(CrossModalHasher):
         """Refuse r >= K and K >= n, naming the values and the largest r that works."""
         if hasattr(self, "_validate_params"):
             self._validate_params()  # sklearn-style constraints above (InvalidParameterError)
-        _check_clusters(self.n_clusters)
+        _check_clusters(_DEMO_CLUSTERS if self.n_clusters is None else self.n_clusters)
         K = self._code_length(n_bits)
         if n_bits >= K:
             raise ValueError(
@@ -324,6 +326,9 @@ class JSPSH(CrossModalHasher):
                 f"{fix} or train on more items"
             )
 
+    def _granularities(self) -> tuple[int, ...]:
+        return _DEMO_CLUSTERS if self.n_clusters is None else tuple(self.n_clusters)
+
     # ------------------------------------------------------------------ fit
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
         n, r, K = X_img.shape[0], int(self.n_bits), int(self.code_length_)
@@ -335,7 +340,7 @@ class JSPSH(CrossModalHasher):
                 f"{int(empty[0])}); drop them, e.g. keep = Y.any(axis=1)"
             )
         Yn = l2_normalize_rows(Y.astype(np.float64))  # Ŷ: (n, c), unit rows
-        C, self.n_clusters_ = _cluster_matrix(Y, tuple(self.n_clusters), rng)  # C Cᵀ = S_C
+        C, self.n_clusters_ = _cluster_matrix(Y, self._granularities(), rng)  # C Cᵀ = S_C
         B, history = self._learn_codes(Yn, C, n, r, K, rng, callback)
         X1, X2 = l2_normalize_rows(X_img), l2_normalize_rows(X_txt)  # x̂ = x / ||x||
         W1, W2 = self._hash_functions(X1, X2, B, Yn, r, rng)
