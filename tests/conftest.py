@@ -21,8 +21,11 @@ def tux():
 
 @pytest.fixture(scope="session")
 def synthetic_ds():
-    """Small synthetic paired data: 400 items, 48-d image, 32-d text, 8 labels."""
-    return make_synthetic(n=400, d_img=48, d_txt=32, n_labels=8, random_state=0)
+    """Small synthetic paired data: 850 items, 48-d image, 32-d text, 8 labels.
+
+    680 training rows: enough for JSPSH's sparse codes at 32 active bits (K = 640 < n).
+    """
+    return make_synthetic(n=850, d_img=48, d_txt=32, n_labels=8, random_state=0)
 
 
 def _fit_cache(ds) -> Callable[..., CrossModalHasher]:

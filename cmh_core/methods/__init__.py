@@ -15,6 +15,7 @@ from cmh_core.methods.amsh import AMSH
 from cmh_core.methods.cca_itq import CCAITQ
 from cmh_core.methods.cmfh import CMFH
 from cmh_core.methods.dch import DCH
+from cmh_core.methods.jspsh import JSPSH
 from cmh_core.methods.random_codes import RandomCodes
 from cmh_core.methods.scm import SCM
 
@@ -27,6 +28,7 @@ METHODS: dict[str, type[CrossModalHasher]] = {
     "CMFH": CMFH,
     "DCH": DCH,
     "AMSH": AMSH,
+    "JSPSH": JSPSH,
 }
 
 

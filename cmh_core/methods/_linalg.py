@@ -232,3 +232,47 @@ def linear_project(X: np.ndarray, mean: np.ndarray, W: np.ndarray, block: int = 
     for s in range(0, X.shape[0], block):
         out[s : s + block] = (X[s : s + block] - mean) @ W
     return out
+
+
+def l2_normalize_rows(X: np.ndarray) -> np.ndarray:
+    """Rows of ``X`` divided by their L2 norm, ``x / max(||x||, 1e-7)`` (all-zero rows stay zero).
+
+    The floor is the reference ``NormalizeFea.m``'s ``sqrt(max(||x||^2, 1e-14))``.
+
+    Returns
+    -------
+    ndarray, shape (n, d), dtype of X (float32 for integer input)
+    """
+    X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float32)
+    norms = np.sqrt(np.maximum(np.einsum("ij,ij->i", X, X, dtype=np.float64), 1e-14))
+    return X / norms.astype(X.dtype)[:, None]
+
+
+def top_r_mask(G: np.ndarray, r: int) -> np.ndarray:
+    """Sparse binarisation: True at the r largest entries of each row of ``G``.
+
+    Ties at the r-th largest value go to the lowest column index (MATLAB's stable
+    ``sort(..., 'descend')``, as in the JSPSH reference ``rsign.m``), so the result is
+    deterministic and every row has exactly r True entries. O(n K) by partition, no sort.
+
+    Parameters
+    ----------
+    G : ndarray, shape (n, K)
+        Real scores, finite.
+    r : int
+        Ones per row, ``1 <= r <= K``.
+
+    Returns
+    -------
+    ndarray of bool, shape (n, K)
+    """
+    n, K = G.shape
+    if not 1 <= r <= K:
+        raise ValueError(f"r must be between 1 and the number of columns {K}, got {r}")
+    kth = np.partition(G, K - r, axis=1)[:, K - r : K - r + 1]  # r-th largest value per row: (n, 1)
+    above = G > kth
+    tied = G == kth
+    need = r - above.sum(axis=1, keepdims=True)  # tied entries still to take, >= 1
+    return above | (tied & (np.cumsum(tied, axis=1) <= need))
