@@ -127,7 +127,10 @@ def objective_figure(history: Sequence[Sequence[float]], title: str = "Training 
             hovertemplate="iteration %{x}<br>objective %{y:.4g}<br>%{customdata:.2f} s<extra></extra>",
         )
     )
-    fig.update_layout(title=title, xaxis_title="iteration", yaxis_title="objective", height=300)
+    xaxis: dict[str, Any] = {"title": "iteration"}
+    if len(H) <= 20:  # few iterations: whole-number ticks, not 1.5, 2.5, ...
+        xaxis["tickvals"] = H[:, 0].tolist()
+    fig.update_layout(title=title, xaxis=xaxis, yaxis_title="objective", height=300)
     return fig
 
 
@@ -295,9 +298,16 @@ def precision_at_k_figure(
             )
         )
     _chance_line(fig, chance)
+    ks = sorted({int(k) for c in curves.values() for k in c["k"]})
     fig.update_layout(
         title="Precision of the top k",
-        xaxis={"title": "k (results returned)", "type": "log"},
+        # ticks at the measured cut-offs: plotly's log ticks (1 2 5 10 2 5 ...) read badly
+        xaxis={
+            "title": "k (results returned)",
+            "type": "log",
+            "tickvals": ks,
+            "ticktext": [str(k) for k in ks],
+        },
         yaxis={"title": "precision@k", "range": [0, 1.02]},
         height=360,
     )
@@ -332,7 +342,12 @@ def bit_balance_figure(balance: Sequence[float]) -> go.Figure:
             hovertemplate="bit %{x}: %{y:.2f} ones<extra></extra>",
         )
     )
-    fig.add_hline(y=0.5, line={"dash": "dash", "color": CHANCE_COLOUR}, annotation_text="balanced")
+    fig.add_hline(
+        y=0.5,
+        line={"dash": "dash", "color": CHANCE_COLOUR},
+        annotation_text="balanced (0.5)",
+        annotation_position="top left",
+    )
     fig.update_layout(
         title="Bit balance",
         xaxis_title="bit",

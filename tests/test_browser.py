@@ -160,9 +160,18 @@ def assert_no_exception(page, where: str) -> None:
 
 
 def screenshot(page, name: str) -> Path:
+    """Save the whole page: Streamlit scrolls inside its main container, so grow the viewport to it."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
+    height = page.evaluate(
+        "() => Math.max(...Array.from(document.querySelectorAll("
+        "\"[data-testid='stMain'], [data-testid='stAppViewContainer'], section\"), e => e.scrollHeight))"
+    )
+    size = page.viewport_size or VIEWPORT
+    page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 8000))})
+    page.wait_for_timeout(500)  # let plotly re-layout at the new size
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     return path
 
 
