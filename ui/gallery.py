@@ -1,0 +1,48 @@
+"""Galleries of dataset items: even-height cards with a thumbnail or a caption, labels and marks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from cmh_core.datasets import CrossModalDataset
+
+__all__ = ["item_grid", "result_card", "label_text"]
+
+CARD_HEIGHT = 250  # px: every cell of a grid has the same height
+
+
+def label_text(ds: CrossModalDataset, i: int) -> str:
+    """Comma-separated label names of item ``i``."""
+    return ", ".join(ds.label_names[c] for c in ds.labels[i].nonzero()[0])
+
+
+def _short(text: str, n: int = 70) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def item_grid(ds: CrossModalDataset, idx: Sequence[int], columns: int = 6, key: str = "grid") -> None:
+    """Cards of items (thumbnail, caption, labels) in an even grid."""
+    cols = st.columns(columns)
+    for j, i in enumerate(idx):
+        with cols[j % columns].container(height=CARD_HEIGHT, border=True):
+            st.image(ds.thumbnail(i), width=130)
+            st.markdown(f"**{_short(ds.texts[i])}**")
+            st.caption(label_text(ds, i))
+
+
+def result_card(
+    ds: CrossModalDataset, i: int, modality: str, distance: int, relevant: bool | None, shared: list[str]
+) -> None:
+    """One search result: its image (or caption plus its own small thumbnail), distance and marks."""
+    with st.container(height=CARD_HEIGHT, border=True):
+        if modality == "image":
+            st.image(ds.thumbnail(i), width=120)
+        else:
+            left, right = st.columns([1, 2])
+            left.image(ds.thumbnail(i), width=56)
+            right.markdown(f"**“{_short(ds.texts[i], 90)}”**")
+        mark = "" if relevant is None else ("✅ relevant" if relevant else "❌ not relevant")
+        st.markdown(f"`d = {distance}` {mark}")
+        st.caption(("shared: " + ", ".join(shared)) if shared else label_text(ds, i))
