@@ -15,7 +15,7 @@ from cmh_core import plotting  # noqa: E402
 from ui.data import dataset_card, dataset_picker, get_dataset  # noqa: E402
 from ui.frame import PAGES  # noqa: E402
 from ui.results import differing_bits  # noqa: E402
-from ui.runs import demo_codes  # noqa: E402
+from ui.runs import demo_example  # noqa: E402
 from ui.state import current_run  # noqa: E402
 
 name = dataset_picker()
@@ -25,20 +25,20 @@ except ValueError as e:
     st.error(str(e))
     st.stop()
 
-# Two query items with different labels: an image, its own caption, and another item's caption.
-q = [int(i) for i in ds.split.query]
-a = q[0]
-b = next((i for i in q if not (ds.labels[i] & ds.labels[a]).any()), q[1])
-codes = demo_codes(name, (a, b))
-n_bits = 32
+ex = demo_example(name)
+a, b, n_bits = ex["a"], ex["b"], 32
 cols = st.columns([1, 1, 3])
 cols[0].image(ds.thumbnail(a), width=140, caption="an image")
-cols[1].markdown(f"its caption: **“{ds.texts[a]}”**  \nanother caption: **“{ds.texts[b]}”**")
+cols[1].markdown(f"its caption: **“{ds.texts[a]}”**  \nan unrelated caption: **“{ds.texts[b]}”**")
 with cols[2]:
-    for other, text in ((codes["text"][0], "its own caption"), (codes["text"][1], "another caption")):
-        bits, differ = differing_bits(codes["image"][0], other, n_bits)
+    for other, text in ((ex["own"], "its own caption"), (ex["other"], "an unrelated caption")):
+        bits, differ = differing_bits(ex["image"], other, n_bits)
         st.plotly_chart(plotting.bit_strip_figure(bits[0], bits[1], ("image", text)), key=f"home_{text}")
-        st.caption(f"Hamming distance to {text}: **{int(differ.sum())}** of {n_bits} bits (DCH, 32 bits).")
+        st.caption(f"Hamming distance to {text}: **{int(differ.sum())}** of {n_bits} bits.")
+st.caption(
+    "Codes from DCH at 32 bits trained on the training split; the image is the query item whose "
+    "code is nearest its own caption's, so this is a case the method gets right. Search shows all cases."
+)
 
 st.subheader("The dataset")
 sizes = ds.split.sizes()

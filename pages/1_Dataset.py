@@ -22,12 +22,13 @@ except ValueError as e:
     st.stop()
 
 sizes = ds.split.sizes()
-c = st.columns(5)
+c = st.columns(6)
 c[0].metric("Items", ds.n_items)
 c[1].metric("Labels", len(ds.label_names))
-c[2].metric("Query / database / train", f"{sizes['query']} / {sizes['database']} / {sizes['train']}")
-c[3].metric("Image features", f"{ds.image_features.shape[1]}-d")
-c[4].metric("Text features", f"{ds.text_features.shape[1]}-d")
+c[2].metric("Query set", sizes["query"])
+c[3].metric("Database", sizes["database"])
+c[4].metric("Training set", sizes["train"])
+c[5].metric("Features (image / text)", f"{ds.image_features.shape[1]} / {ds.text_features.shape[1]}")
 
 left, right = st.columns([1, 2])
 counts = ds.labels.sum(axis=0)

@@ -26,10 +26,12 @@ choice = training_form(name)
 if choice is not None:
     key = RunKey.make(dataset, name, choice["n_bits"], choice["seed"], choice["params"], choice["unpaired"])
     total = choice["params"].get("n_iter") if "n_iter" in choice["params"] else None
+    progress = live_progress(total)
     try:
-        train(key, live_progress(total))
+        train(key, progress)
     except ValueError as e:
         st.error(f"{METHODS[name].name} could not be trained: {e}")
+    progress.holder.empty()  # the run's own curves follow
 
 notice = pop_notice()
 if notice:

@@ -38,7 +38,11 @@ def _projection_choice(key: RunKey, run: Run) -> tuple[np.ndarray, str]:
         st.rerun(scope="fragment")
     if how == "UMAP":
         xy, secs = map_coords(key, run, "umap")
-    st.caption(f"{how} of {len(xy)} codes ({secs:.2f} s when first computed).")
+    n_pos = len(np.unique(np.round(xy, 4), axis=0))
+    st.caption(
+        f"{how} of {len(xy)} codes ({secs:.2f} s when first computed); {n_pos} distinct positions: "
+        "items with the same code sit on one dot."
+    )
     return xy, how
 
 

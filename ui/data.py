@@ -69,3 +69,12 @@ def dataset_card(ds: CrossModalDataset) -> str | None:
         return (ds.root / "README.md").read_text(encoding="utf-8")
     except OSError:  # no card shipped: the page says so, without the raw error
         return None
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def square_thumbnail(name: str, i: int, size: int = 112):
+    """Item ``i``'s picture letterboxed on a white ``size`` x ``size`` square (even gallery cells)."""
+    from PIL import Image, ImageOps
+
+    im = get_dataset(name).thumbnail(i).convert("RGB")
+    return ImageOps.pad(im, (size, size), color=(255, 255, 255), method=Image.Resampling.BICUBIC)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from cmh_core.datasets import CrossModalDataset
+from ui.data import square_thumbnail
 
 __all__ = ["item_grid", "result_card", "label_text"]
 
@@ -27,8 +28,8 @@ def item_grid(ds: CrossModalDataset, idx: Sequence[int], columns: int = 6, key: 
     cols = st.columns(columns)
     for j, i in enumerate(idx):
         with cols[j % columns].container(height=CARD_HEIGHT, border=True):
-            st.image(ds.thumbnail(i), width=130)
-            st.markdown(f"**{_short(ds.texts[i])}**")
+            st.image(square_thumbnail(ds.name, int(i)), width=112)
+            st.markdown(f"**{_short(ds.texts[i], 48)}**")
             st.caption(label_text(ds, i))
 
 
@@ -38,11 +39,13 @@ def result_card(
     """One search result: its image (or caption plus its own small thumbnail), distance and marks."""
     with st.container(height=CARD_HEIGHT, border=True):
         if modality == "image":
-            st.image(ds.thumbnail(i), width=120)
-        else:
-            left, right = st.columns([1, 2])
-            left.image(ds.thumbnail(i), width=56)
-            right.markdown(f"**“{_short(ds.texts[i], 90)}”**")
-        mark = "" if relevant is None else ("✅ relevant" if relevant else "❌ not relevant")
+            st.image(square_thumbnail(ds.name, int(i)), width=112)
+        else:  # the caption; its own item's picture follows, small
+            st.markdown(f"**“{_short(ds.texts[i], 80)}”**")
+        mark = ""
+        if relevant is not None:
+            mark = ":green-badge[relevant]" if relevant else ":red-badge[not relevant]"
         st.markdown(f"`d = {distance}` {mark}")
+        if modality == "text":
+            st.image(square_thumbnail(ds.name, int(i), 48), width=48)
         st.caption(("shared: " + ", ".join(shared)) if shared else label_text(ds, i))

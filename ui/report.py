@@ -18,9 +18,14 @@ DIRECTIONS = {"I→T": "i2t", "T→I": "t2i"}
 
 
 def live_progress(total: int | None):
-    """A progress bar and a live objective curve; returns the ``callback(it, obj, elapsed)`` feeding them."""
-    bar = st.progress(0.0, text="Training…")
-    slot = st.empty()
+    """A progress bar and a live objective curve; returns the ``callback(it, obj, elapsed)`` feeding them.
+
+    Both sit in one placeholder, ``callback.holder``; empty it once training is done.
+    """
+    holder = st.empty()
+    box = holder.container()
+    bar = box.progress(0.0, text="Training…")
+    slot = box.empty()
     history: list[list[float]] = []
     last = [0.0]
 
@@ -32,6 +37,7 @@ def live_progress(total: int | None):
             last[0] = time.perf_counter()
             slot.plotly_chart(plotting.objective_figure(history), key=f"live_{len(history)}")
 
+    callback.holder = holder
     return callback
 
 

@@ -162,20 +162,26 @@ def mark_umap(key: RunKey) -> None:
 
 
 @st.cache_data(max_entries=4, show_spinner="Learning example codes (DCH, 32 bits)…")
-def demo_codes(dataset: str, items: tuple[int, ...], n_bits: int = DEFAULT_BITS) -> dict[str, np.ndarray]:
-    """Image and caption codes of a few items from DCH fitted on the training split (Home's figure).
+def demo_example(dataset: str, n_bits: int = DEFAULT_BITS) -> dict[str, Any]:
+    """Home's figure: a query image, its own caption and an unrelated caption, coded by DCH.
 
-    Not a session run (nothing a user chose), so it may be shared: ``{"image": (k, n_bytes),
-    "text": (k, n_bytes)}`` packed codes of ``items``.
+    DCH is fitted on the training split (seed 0). Among the query items the one whose image code
+    is nearest its own caption's code is shown (a case the method gets right, said on the page),
+    beside the unrelated query caption (no shared label) farthest from it. Not a session run,
+    so it may be shared. Returns ``a``, ``b`` (dataset indices) and ``image``, ``own``, ``other``
+    packed codes ``(n_bytes,)``.
     """
+    from cmh_core.hamming import hamming_distance
     from cmh_core.methods import get_method
 
     ds = get_dataset(dataset)
-    tr = ds.split.train
+    tr, q = ds.split.train, np.asarray(ds.split.query)
     model = get_method(DEFAULT_METHOD, n_bits=n_bits, random_state=0)
     model.fit(ds.image_features[tr], ds.text_features[tr], ds.labels[tr])
-    idx = list(items)
-    return {
-        "image": model.encode(ds.image_features[idx], "image"),
-        "text": model.encode(ds.text_features[idx], "text"),
-    }
+    img = model.encode(ds.image_features[q], "image")  # (n_q, n_bytes)
+    txt = model.encode(ds.text_features[q], "text")
+    D = hamming_distance(img, txt)  # D[i, j] = d_H(image of q_i, caption of q_j)
+    a = int(np.argmin(np.diag(D)))
+    unrelated = ~(ds.labels[q] & ds.labels[q[a]]).any(axis=1)
+    b = int(np.argmax(np.where(unrelated, D[a], -1)))
+    return {"a": int(q[a]), "b": int(q[b]), "image": img[a], "own": txt[a], "other": txt[b]}

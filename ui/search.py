@@ -10,6 +10,7 @@ import streamlit as st
 from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.datasets.featurize import featurize_image, featurize_text, text_query_terms
+from ui.data import square_thumbnail
 from ui.gallery import CARD_HEIGHT, label_text, result_card
 from ui.results import differing_bits, group_by_distance, parse_item_id, rank_query
 from ui.state import query_choice, set_query_choice
@@ -44,7 +45,7 @@ def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
         for j, i in enumerate(q[(page - 1) * PER_PAGE : page * PER_PAGE]):
             with cols[j % 6].container(height=CARD_HEIGHT - 40, border=True):
                 if modality == "image":
-                    st.image(ds.thumbnail(i), width=100)
+                    st.image(square_thumbnail(ds.name, i, 96), width=96)
                 else:
                     st.markdown(f"“{ds.texts[i]}”")
                 if st.button("Search", key=f"pick_{i}", type="primary" if i == index else "secondary"):
