@@ -252,13 +252,20 @@ def flow_train(page) -> None:
     assert_no_exception(page, "Train (after training)")
 
 
+def click_query(page, n: int) -> None:
+    """Press the n-th "Search" button of the query-set grid (opening its expander if closed)."""
+    picks = page.locator("[class*='st-key-pick_'] button")
+    if not picks.nth(n).is_visible():
+        page.locator("[data-testid='stExpander'] summary", has_text="Choose a query").click()
+    picks.nth(n).wait_for(state="visible", timeout=T_PAGE)
+    picks.nth(n).click()
+    wait_idle(page)
+
+
 def flow_search(page) -> None:
     """Search page: pick a query-set item, see its gallery; then type a text query."""
     goto_page(page, "Search")
-    picks = page.locator("[class*='st-key-pick_'] button")
-    picks.first.wait_for(timeout=T_PAGE)
-    picks.nth(1).click()  # not the default first query: a real change
-    wait_idle(page)
+    click_query(page, 1)  # not the default first query: a real change
     page.wait_for_function(
         "() => document.querySelectorAll(\"[data-testid='stMain'] [data-testid='stImage']\").length >= 10",
         timeout=T_ACTION,
