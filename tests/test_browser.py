@@ -252,13 +252,36 @@ def flow_train(page) -> None:
     assert_no_exception(page, "Train (after training)")
 
 
+# thumbnails inside result rows: images with an enclosing column row that shows a distance "d = 7"
+RESULT_IMAGES_JS = """() => Array.from(document.querySelectorAll(
+    "[data-testid='stMain'] [data-testid='stImage']")).filter(img => {
+  for (let e = img.closest("[data-testid='stHorizontalBlock']"); e;
+       e = e.parentElement && e.parentElement.closest("[data-testid='stHorizontalBlock']")) {
+    if (/d = \\d+/.test(e.innerText)) return true;
+  }
+  return false;
+}).length"""
+
+
+def result_thumbnails(page) -> int:
+    """How many thumbnails the Search page's result gallery shows (query grid excluded)."""
+    return int(page.evaluate(RESULT_IMAGES_JS))
+
+
 def click_query(page, n: int) -> None:
-    """Press the n-th "Search" button of the query-set grid (opening its expander if closed)."""
+    """Press the n-th "Search" button of the query-set grid and wait for the page to change."""
     picks = page.locator("[class*='st-key-pick_'] button")
     if not picks.nth(n).is_visible():
         page.locator("[data-testid='stExpander'] summary", has_text="Choose a query").click()
     picks.nth(n).wait_for(state="visible", timeout=T_PAGE)
+    before = main_text(page)
     picks.nth(n).click()
+    wait_idle(page)
+    page.wait_for_function(
+        "old => document.querySelector(\"[data-testid='stMain']\").innerText !== old",
+        arg=before,
+        timeout=T_ACTION,
+    )
     wait_idle(page)
 
 
@@ -266,20 +289,20 @@ def flow_search(page) -> None:
     """Search page: pick a query-set item, see its gallery; then type a text query."""
     goto_page(page, "Search")
     click_query(page, 1)  # not the default first query: a real change
-    page.wait_for_function(
-        "() => document.querySelectorAll(\"[data-testid='stMain'] [data-testid='stImage']\").length >= 10",
-        timeout=T_ACTION,
-    )
+    page.wait_for_function(f"() => ({RESULT_IMAGES_JS})() >= 10", timeout=T_ACTION)
     assert "AP of this query" in main_text(page)
     assert_no_exception(page, "Search (query set)")
     screenshot(page, "3_search_query")
     page.locator(".st-key-query_source button", has_text="Type a text").click()
     wait_idle(page)
     box = page.locator(".st-key-typed_text input")
+    box.wait_for(timeout=T_ACTION)
     box.fill("a red apple on a tree")
     box.press("Enter")
     wait_idle(page)
-    page.wait_for_selector("text=/Distance \\d+/", timeout=T_ACTION)
+    # results of a text query are images: only they say "of <n> images"
+    page.wait_for_selector("text=/Top \\d+ of \\d+ images/", timeout=T_ACTION)
+    page.wait_for_function(f"() => ({RESULT_IMAGES_JS})() >= 10", timeout=T_ACTION)
     assert_no_exception(page, "Search (typed text)")
     screenshot(page, "3_search_text")
 
