@@ -389,29 +389,32 @@ def test_user_flow_train_search_code_map(server, browser):
     assert server.proc.poll() is None, "the server died during the flow"
 
 
-def _train_in(page, url: str, method: str) -> None:
+def _ready_to_train(page, url: str, method: str) -> None:
     open_app(page, url)
     goto_page(page, "Train")
     choose_method(page, method)
-    press_train(page)
 
 
 def test_two_sessions_never_share_runs_or_selections(server, browser):
     ctx_a, ctx_b = browser.new_context(viewport=VIEWPORT), browser.new_context(viewport=VIEWPORT)
     a, b = ctx_a.new_page(), ctx_b.new_page()
     try:
-        _train_in(a, server.url, "DCH")
-        _train_in(b, server.url, "RandomCodes")  # both sessions train at the same time
+        _ready_to_train(a, server.url, "DCH")
+        _ready_to_train(b, server.url, "RandomCodes")
+        press_train(a)
+        press_train(b)  # both sessions train at the same time on one server
         wait_trained(a)
         wait_trained(b)
         runs_a, runs_b = session_run_labels(a), session_run_labels(b)
         assert len(runs_a) == 1 and runs_a[0].startswith("DCH · 32 bits"), runs_a
         assert len(runs_b) == 1 and runs_b[0].startswith("RandomCodes · 32 bits"), runs_b
         assert "Current run: DCH" in main_text(a) and "Current run: RandomCodes" in main_text(b)
-        # a selection in A does not appear in B
-        flow_code_map(a)
+        # B has its map open while A selects on A's map; B reruns and must still show no selection
         goto_page(b, "Code Map")
         b.locator("[data-testid='stMain'] .stPlotlyChart").first.wait_for(timeout=T_PAGE)
+        flow_code_map(a)
+        b.locator(".st-key-map_lines label").click()  # any widget: a rerun of B's map
+        wait_idle(b)
         assert not selection_visible(b), "session B shows a selection it never made"
         assert "RandomCodes" in main_text(b) and "DCH · 32 bits" not in main_text(b)
         for p, name in ((a, "A"), (b, "B")):
