@@ -536,16 +536,14 @@ def code_map_figure(
     if pair_lines:
         fig.add_trace(_pair_trace(P, pair_lines))
     colour_arr = np.asarray(colour, dtype=object)
-    symbols = _symbol_map(list(symbol))
-    colours = group_colours(list(colour))
-    ids_arr = np.asarray(ids, dtype=object)
-    for group, c in colours.items():
-        idx = np.flatnonzero(colour_arr == group)
+    marker_of = _symbol_map(list(symbol))
+    for group, c in group_colours(list(colour)).items():
+        idx = np.flatnonzero(colour_arr == group)  # this group's rows of coords
         fig.add_trace(
             go.Scattergl(
                 x=P[idx, 0],
                 y=P[idx, 1],
-                ids=[str(i) for i in ids_arr[idx]],
+                ids=[str(ids[i]) for i in idx],
                 customdata=idx,
                 mode="markers",
                 name=str(group),
@@ -553,7 +551,7 @@ def code_map_figure(
                     "color": c,
                     "size": 7,
                     "opacity": 0.8,
-                    "symbol": [symbols[symbol[i]] for i in idx],
+                    "symbol": [marker_of[symbol[i]] for i in idx],
                     "line": {"width": 0},
                 },
                 text=[hover[i] for i in idx],
