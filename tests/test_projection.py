@@ -63,11 +63,15 @@ def test_project_codes_pca_matches_unpacked_and_checks_inputs():
         project_codes(pack_bits(B), 20, method="tsne")
     with pytest.raises(ValueError, match="n_bits=32"):
         project_codes(pack_bits(B), 32)
+    with pytest.raises(ValueError, match="2-D"):
+        project_codes(pack_bits(B)[0], 20)  # one code is not a map
 
 
 def test_umap_too_few_points_is_a_clear_error():
     with pytest.raises(ValueError, match="at least 4 items"):
         umap_2d(np.array([[0, 1], [1, 0], [1, 1]]))
+    with pytest.raises(ValueError, match="n_neighbors must be >= 2"):
+        umap_2d(np.eye(6, dtype=np.uint8), n_neighbors=1)
 
 
 def test_umap_hamming_on_200_codes_keeps_clusters_apart():
