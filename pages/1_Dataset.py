@@ -22,13 +22,16 @@ except ValueError as e:
     st.stop()
 
 sizes = ds.split.sizes()
-c = st.columns(6)
+c = st.columns(5)
 c[0].metric("Items", ds.n_items)
 c[1].metric("Labels", len(ds.label_names))
 c[2].metric("Query set", sizes["query"])
 c[3].metric("Database", sizes["database"])
 c[4].metric("Training set", sizes["train"])
-c[5].metric("Features (image / text)", f"{ds.image_features.shape[1]} / {ds.text_features.shape[1]}")
+st.caption(
+    f"Features: {ds.image_features.shape[1]}-d per image, {ds.text_features.shape[1]}-d per caption. "
+    "The training set is part of the database; queries are held out."
+)
 
 left, right = st.columns([1, 2])
 counts = ds.labels.sum(axis=0)

@@ -9,6 +9,8 @@ page_frame(
     "(I→T) and a caption related images (T→I), against random codes of the same length.",
 )
 
+import logging  # noqa: E402
+
 import streamlit as st  # noqa: E402  (title first: the page shows at once on a cold start)
 
 from cmh_core.methods import METHODS  # noqa: E402
@@ -31,6 +33,9 @@ if choice is not None:
         train(key, progress)
     except ValueError as e:
         st.error(f"{METHODS[name].name} could not be trained: {e}")
+    except Exception as e:  # a bug, not bad input: say so without a traceback (the server logs it)
+        logging.getLogger(__name__).exception("training %s failed", key.label())
+        st.error(f"{METHODS[name].name} failed on these settings ({type(e).__name__}: {e}); try the defaults")
     progress.holder.empty()  # the run's own curves follow
 
 notice = pop_notice()

@@ -121,3 +121,41 @@ def test_code_map_opens_with_a_trained_run(trained):
     assert not at.exception, at.exception
     assert any(s.value.startswith("Selection: 3 codes (1 images, 2 captions)") for s in at.subheader)
     assert at.download_button
+
+
+def _fill_runs():
+    import streamlit as st
+
+    from ui.state import RunKey, add_run, session_runs
+
+    for seed in range(11):
+        add_run(RunKey.make("tuxpaint", "DCH", 16, seed), f"run {seed}")
+    add_run(RunKey.make("tuxpaint", "DCH", 16, 10), "run 10 again")  # same key: replaced, not added
+    st.write(f"{len(session_runs())} runs; first seed {session_runs()[0]['key'].seed}")
+    st.write(st.session_state.get("cmh_notice", ""))
+
+
+def test_session_run_list_is_bounded_with_a_notice():
+    at = AppTest.from_function(_fill_runs, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert at.markdown[0].value == "10 runs; first seed 1"
+    assert "oldest (DCH · 16 bits · seed 0) was dropped" in at.markdown[1].value
+    assert at.session_state["cmh_runs"][-1]["run"] == "run 10 again"
+
+
+def test_form_bounds_follow_closed_parameter_constraints():
+    from numbers import Integral, Real
+
+    from sklearn.utils._param_validation import Interval
+
+    from ui.widgets import _bounds
+
+    class _Constrained(DCH):
+        _parameter_constraints = {
+            "n_iter": [Interval(Integral, 1, 50, closed="both")],
+            "mu": [Interval(Real, 0, None, closed="neither")],  # open: left to the library's check
+        }
+
+    assert _bounds(_Constrained, "n_iter") == {"min_value": 1, "max_value": 50}
+    assert _bounds(_Constrained, "mu") == {}
+    assert _bounds(_Constrained, "lam") == {}

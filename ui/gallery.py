@@ -11,7 +11,7 @@ from ui.data import square_thumbnail
 
 __all__ = ["item_grid", "result_card", "label_text"]
 
-CARD_HEIGHT = 250  # px: every cell of a grid has the same height
+CARD_HEIGHT = 260  # px: every cell of a grid has the same height
 
 
 def label_text(ds: CrossModalDataset, i: int) -> str:
@@ -29,7 +29,7 @@ def item_grid(ds: CrossModalDataset, idx: Sequence[int], columns: int = 6, key: 
     for j, i in enumerate(idx):
         with cols[j % columns].container(height=CARD_HEIGHT, border=True):
             st.image(square_thumbnail(ds.name, int(i)), width=112)
-            st.markdown(f"**{_short(ds.texts[i], 48)}**")
+            st.markdown(f"**{_short(ds.texts[i], 40)}**")
             st.caption(label_text(ds, i))
 
 

@@ -38,7 +38,7 @@ def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
     if pick and pick != modality:
         modality = pick
         set_query_choice(f"{modality}:{index}")
-    with st.expander(f"Choose a query ({len(q)} in the query set)", expanded=chosen is None):
+    with st.expander(f"Choose a query ({len(q)} in the query set)", expanded=True):
         pages = (len(q) + PER_PAGE - 1) // PER_PAGE
         page = st.pagination(pages, default=q.index(index) // PER_PAGE + 1, key="query_page")
         cols = st.columns(6)
@@ -48,9 +48,13 @@ def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
                     st.image(square_thumbnail(ds.name, i, 96), width=96)
                 else:
                     st.markdown(f"“{ds.texts[i]}”")
-                if st.button("Search", key=f"pick_{i}", type="primary" if i == index else "secondary"):
-                    index = i
-                    set_query_choice(f"{modality}:{i}")
+                st.button(  # the callback runs before the rerun, so the highlight follows the click
+                    "Search",
+                    key=f"pick_{i}",
+                    type="primary" if i == index else "secondary",
+                    on_click=set_query_choice,
+                    args=(f"{modality}:{i}",),
+                )
     set_query_choice(f"{modality}:{index}")
     return modality, index
 

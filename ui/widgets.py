@@ -54,15 +54,32 @@ def _defaults(cls) -> dict[str, Any]:
     }
 
 
-def _param_widget(name: str, default: Any, key: str) -> Any:
+def _bounds(cls, name: str) -> dict[str, Any]:
+    """``min_value``/``max_value`` from the class's closed sklearn ``Interval`` constraint, if any.
+
+    Open ends (``closed="neither"`` at 0) are left to the library's own check, which names the fix.
+    """
+    out: dict[str, Any] = {}
+    for c in getattr(cls, "_parameter_constraints", {}).get(name, []):
+        left, right, closed = (getattr(c, a, None) for a in ("left", "right", "closed"))
+        if left is not None and closed in ("left", "both"):
+            out["min_value"] = left
+        if right is not None and closed in ("right", "both"):
+            out["max_value"] = right
+    return out
+
+
+def _param_widget(cls, name: str, default: Any, key: str) -> Any:
     """A widget chosen from the default's type: checkbox, integer, float or text."""
     if isinstance(default, bool):
         return st.checkbox(name, value=default, key=key)
     if isinstance(default, int):
-        return int(st.number_input(name, value=default, step=1, key=key))
+        b = {k: int(v) for k, v in _bounds(cls, name).items()}
+        return int(st.number_input(name, value=default, step=1, key=key, **b))
     if isinstance(default, float):
+        b = {k: float(v) for k, v in _bounds(cls, name).items()}
         step = abs(default) / 10 if default else 0.01
-        return float(st.number_input(name, value=default, step=step, format="%g", key=key))
+        return float(st.number_input(name, value=default, step=step, format="%g", key=key, **b))
     text = st.text_input(name, value="" if default is None else str(default), key=key)
     return None if default is None and not text else text
 
@@ -102,7 +119,7 @@ def training_form(name: str) -> dict[str, Any] | None:
             cols = st.columns(min(len(defaults), 4))
             for j, (p, d) in enumerate(defaults.items()):
                 with cols[j % len(cols)]:
-                    params[p] = _param_widget(p, d, key=f"hp_{name}_{p}")
+                    params[p] = _param_widget(cls, p, d, key=f"hp_{name}_{p}")
         seed = int(st.number_input("Seed", value=url_get("seed", 0, int), step=1, min_value=0, key="seed"))
         unpaired = 0.0
         if cls.supports_unpaired:
