@@ -159,3 +159,17 @@ def test_form_bounds_follow_closed_parameter_constraints():
     assert _bounds(_Constrained, "n_iter") == {"min_value": 1, "max_value": 50}
     assert _bounds(_Constrained, "mu") == {}
     assert _bounds(_Constrained, "lam") == {}
+
+
+def test_search_real_upload_finds_captions(trained):
+    import io
+
+    ds = load_dataset("tuxpaint")
+    buf = io.BytesIO()
+    ds.thumbnail(int(ds.split.query[0])).save(buf, format="PNG")
+    at = _open("pages/3_Search.py", trained)
+    _by_key(at.button_group, "query_source").set_value("Upload an image").run()
+    at.file_uploader[0].set_value(("frog.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error
+    dists = [int(m.group(1)) for md in at.markdown if (m := re.search(r"`d = (\d+)`", md.value))]
+    assert len(dists) >= 10 and dists == sorted(dists)
