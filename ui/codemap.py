@@ -24,20 +24,17 @@ COLOUR_BY = {"label": "Label", "modality": "Modality", "relevance": "Relevant to
 
 def _projection_choice(key: RunKey, run: Run) -> tuple[np.ndarray, str]:
     """PCA at once; UMAP (Hamming) once asked for, then served from the cache for this run."""
-    xy, secs = map_coords(key, run, "pca")
+    if not umap_ready(key) and st.button(
+        "Compute UMAP (Hamming metric; the first time takes ~30 s)", key="umap_button"
+    ):
+        with st.spinner("UMAP with the Hamming metric…"):
+            map_coords(key, run, "umap")
+        mark_umap(key)
     how = "PCA"
     if umap_ready(key):
-        how = (
-            st.segmented_control("Projection", ["PCA", "UMAP"], default="UMAP", key="map_projection")
-            or "UMAP"
-        )
-    elif st.button("Compute UMAP (Hamming metric; the first time takes ~30 s)", key="umap_button"):
-        with st.spinner("UMAP with the Hamming metric…"):
-            xy_u, secs = map_coords(key, run, "umap")
-        mark_umap(key)
-        st.rerun(scope="fragment")
-    if how == "UMAP":
-        xy, secs = map_coords(key, run, "umap")
+        how = st.segmented_control("Projection", ["PCA", "UMAP"], default="UMAP", key="map_projection")
+        how = how or "UMAP"
+    xy, secs = map_coords(key, run, how.lower())
     n_pos = len(np.unique(np.round(xy, 4), axis=0))
     st.caption(
         f"{how} of {len(xy)} codes ({secs:.2f} s when first computed); {n_pos} distinct positions: "
