@@ -140,7 +140,7 @@ def _bit_compare(ds, code, db_codes, ranked, db, n_bits: int, limit: int) -> Non
         format_func=lambda t: (
             f"#{t + 1}: {ds.texts[int(db[ranked['order'][t]])]} (d = {ranked['distance'][t]})"
         ),
-        key="bit_result",
+        key=f"bit_result_{np.asarray(code).tobytes().hex()}",  # new query, new options: new widget
     )
     bits, differ = differing_bits(code, db_codes[ranked["order"][t]], n_bits)
     st.plotly_chart(
