@@ -1,16 +1,22 @@
-"""cmh-explorer home page: what cross-modal hashing is, and the dataset in use."""
+"""cmh-explorer home page: what cross-modal hashing is, shown on real items, and the dataset in use."""
 
-import streamlit as st
+from ui.frame import page_frame
 
-from ui.data import dataset_picker, get_dataset
-
-st.set_page_config(page_title="cmh-explorer", layout="wide")
-st.title("cmh-explorer: cross-modal hashing")
-st.write(
+page_frame(
+    "cmh-explorer: cross-modal hashing",
     "Cross-modal hashing learns short binary codes for images and for texts, so that an image "
     "query finds related captions (and the other way round) by counting differing bits: the "
-    "Hamming distance. Pick a dataset here; the pages on the left show it."
+    "Hamming distance. Below, two real items of the dataset go through a trained method.",
 )
+
+import streamlit as st  # noqa: E402
+
+from cmh_core import plotting  # noqa: E402
+from ui.data import dataset_card, dataset_picker, get_dataset  # noqa: E402
+from ui.frame import PAGES  # noqa: E402
+from ui.results import differing_bits  # noqa: E402
+from ui.runs import demo_example  # noqa: E402
+from ui.state import current_run  # noqa: E402
 
 name = dataset_picker()
 try:
@@ -19,14 +25,42 @@ except ValueError as e:
     st.error(str(e))
     st.stop()
 
+ex = demo_example(name)
+a, b, n_bits = ex["a"], ex["b"], 32
+cols = st.columns([1, 1, 3])
+cols[0].image(ds.thumbnail(a), width=140, caption="an image")
+cols[1].markdown(f"its caption: **“{ds.texts[a]}”**  \nan unrelated caption: **“{ds.texts[b]}”**")
+with cols[2]:
+    for other, text in ((ex["own"], "its own caption"), (ex["other"], "an unrelated caption")):
+        bits, differ = differing_bits(ex["image"], other, n_bits)
+        st.plotly_chart(plotting.bit_strip_figure(bits[0], bits[1], ("image", text)), key=f"home_{text}")
+        st.caption(f"Hamming distance to {text}: **{int(differ.sum())}** of {n_bits} bits.")
+st.caption(
+    "Codes from DCH at 32 bits trained on the training split; the image is the query item whose "
+    "code is nearest its own caption's, so this is a case the method gets right. Search shows all cases."
+)
+
+st.subheader("The dataset")
 sizes = ds.split.sizes()
-cols = st.columns(4)
-cols[0].metric("Items", ds.n_items)
-cols[1].metric("Labels", len(ds.label_names))
-cols[2].metric("Queries", sizes["query"])
-cols[3].metric("Database", sizes["database"])
+c = st.columns(4)
+c[0].metric("Items", ds.n_items)
+c[1].metric("Labels", len(ds.label_names))
+c[2].metric("Queries", sizes["query"])
+c[3].metric("Database", sizes["database"])
 st.caption(f"Image features: {ds.image_features.shape[1]}-d · text features: {ds.text_features.shape[1]}-d")
-if ds.root is not None and (ds.root / "README.md").exists():
+card = dataset_card(ds)
+if card:
     with st.expander("Dataset card (source, licence, how it was built)"):
-        st.markdown((ds.root / "README.md").read_text(encoding="utf-8"))
-st.info("Training, search, the code map and comparisons arrive with the next releases of the app.")
+        st.markdown(card)
+elif ds.root is not None:
+    st.caption("This dataset ships no card.")
+
+st.subheader("This session")
+found = current_run(name)
+if found:
+    key, run = found
+    st.write(f"Current run: **{key.label()}**, mAP I→T {run.map_i2t:.3f}, T→I {run.map_t2i:.3f}.")
+else:
+    st.write("No run yet: train one on the Train page (Search and Code Map train DCH if you go there first).")
+for path, label, icon in PAGES[1:]:
+    st.page_link(path, label=label, icon=icon)

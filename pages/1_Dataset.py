@@ -1,11 +1,19 @@
-"""Dataset page: a thumbnail grid with captions and labels, filtered by label."""
+"""Dataset page: a thumbnail grid with captions and labels, filtered by label and caption text."""
 
-import streamlit as st
+from ui.frame import page_frame
 
-from ui.data import dataset_picker, get_dataset
+page_frame(
+    "Dataset",
+    "Every item is a picture paired with a caption; labels say which items count as related "
+    "(a query and a result are relevant when they share a label).",
+)
 
-st.title("Dataset")
-st.write("Every item is a picture paired with a caption; labels say which items count as related.")
+import streamlit as st  # noqa: E402
+
+from ui.data import dataset_picker, dataset_sample, get_dataset, label_chart  # noqa: E402
+from ui.gallery import item_grid  # noqa: E402
+
+PER_PAGE = 24
 
 try:
     ds = get_dataset(dataset_picker())
@@ -13,14 +21,34 @@ except ValueError as e:
     st.error(str(e))
     st.stop()
 
+sizes = ds.split.sizes()
+c = st.columns(5)
+c[0].metric("Items", ds.n_items)
+c[1].metric("Labels", len(ds.label_names))
+c[2].metric("Query set", sizes["query"])
+c[3].metric("Database", sizes["database"])
+c[4].metric("Training set", sizes["train"])
+st.caption(
+    f"Features: {ds.image_features.shape[1]}-d per image, {ds.text_features.shape[1]}-d per caption. "
+    "The training set is part of the database; queries are held out."
+)
+
+left, right = st.columns([1, 2])
 counts = ds.labels.sum(axis=0)
-label = st.selectbox("Show items with label", ["(all)", *ds.label_names])
-idx = range(ds.n_items) if label == "(all)" else ds.labels[:, ds.label_names.index(label)].nonzero()[0]
-idx = list(idx)
-st.caption(f"{len(idx)} items; showing the first 24.")
-cols = st.columns(6)
-for j, i in enumerate(idx[:24]):
-    names = [ds.label_names[c] for c in ds.labels[i].nonzero()[0]]
-    cols[j % 6].image(ds.thumbnail(i), caption=f"{ds.texts[i]} [{', '.join(names)}]", width="stretch")
-st.subheader("Label frequencies")
-st.bar_chart({n: int(c) for n, c in zip(ds.label_names, counts, strict=True)}, horizontal=True)
+by_freq = sorted(ds.label_names, key=lambda n: -int(counts[ds.label_names.index(n)]))
+label = left.selectbox(
+    "Show items with label",
+    ["(all)", *by_freq],
+    format_func=lambda n: n if n == "(all)" else f"{n} ({int(counts[ds.label_names.index(n)])})",
+    key="ds_label",
+)
+search = right.text_input("Search captions", placeholder="e.g. apple", key="ds_search")
+idx = dataset_sample(ds.name, None if label == "(all)" else label, search)
+if not idx:
+    st.warning(f"No item matches label {label!r} and caption search {search!r}; clear the search box.")
+else:
+    pages = (len(idx) + PER_PAGE - 1) // PER_PAGE
+    st.caption(f"{len(idx)} items, a seeded mix across labels, {PER_PAGE} per page.")
+    page = st.pagination(pages, key=f"ds_page_{label}_{search}") if pages > 1 else 1
+    item_grid(ds, idx[(page - 1) * PER_PAGE : page * PER_PAGE])
+st.plotly_chart(label_chart(ds, None if label == "(all)" else label), key="label_chart")

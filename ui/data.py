@@ -30,3 +30,51 @@ def dataset_picker() -> str:
     st.session_state[DATASET_KEY] = choice
     st.query_params[DATASET_KEY] = choice
     return choice
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def dataset_sample(name: str, label: str | None, search: str, seed: int = 0) -> list[int]:
+    """Items to show on the Dataset page: those matching the filter, in a seeded label-mixed order."""
+    from ui.results import filter_items, representative_sample
+
+    ds = get_dataset(name)
+    col = None if label is None else ds.label_names.index(label)
+    idx = filter_items(ds.texts, ds.labels, col, search)
+    return representative_sample(ds.labels, idx, len(idx), seed)
+
+
+def label_chart(ds: CrossModalDataset, selected: str | None):
+    """Horizontal bars of label frequencies, most frequent on top, the selected label highlighted."""
+    import plotly.graph_objects as go
+
+    counts = ds.labels.sum(axis=0)
+    order = sorted(range(len(counts)), key=lambda c: (int(counts[c]), ds.label_names[c]))
+    names = [ds.label_names[c] for c in order]
+    colours = ["#d62728" if n == selected else "#4c78a8" for n in names]
+    fig = go.Figure(go.Bar(x=[int(counts[c]) for c in order], y=names, orientation="h", marker_color=colours))
+    fig.update_layout(
+        height=max(300, 16 * len(names)),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title="Items per label (selected label in red)",
+        xaxis_title="items",
+    )
+    return fig
+
+
+def dataset_card(ds: CrossModalDataset) -> str | None:
+    """The dataset's README (source, licence, how it was built), or None when it cannot be read."""
+    if ds.root is None:
+        return None
+    try:
+        return (ds.root / "README.md").read_text(encoding="utf-8")
+    except OSError:  # no card shipped: the page says so, without the raw error
+        return None
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def square_thumbnail(name: str, i: int, size: int = 112):
+    """Item ``i``'s picture letterboxed on a white ``size`` x ``size`` square (even gallery cells)."""
+    from PIL import Image, ImageOps
+
+    im = get_dataset(name).thumbnail(i).convert("RGB")
+    return ImageOps.pad(im, (size, size), color=(255, 255, 255), method=Image.Resampling.BICUBIC)

@@ -1,0 +1,48 @@
+"""Search page: an image finds captions, a caption finds images, ranked by Hamming distance."""
+
+from ui.frame import page_frame
+
+page_frame(
+    "Search",
+    "Choose a query: a picture or a caption from the query set, your own words, or your own picture. "
+    "Results come from the other modality, nearest codes first; items at the same Hamming distance "
+    "are grouped. A result is relevant when it shares a label with the query.",
+)
+
+import streamlit as st  # noqa: E402
+
+from ui.data import dataset_picker, get_dataset  # noqa: E402
+from ui.runs import codes_for, ensure_run  # noqa: E402
+from ui.search import OTHER, query_set_code, query_set_picker, show_results, typed_query, uploaded_query  # noqa: E402
+
+dataset = dataset_picker()
+ds = get_dataset(dataset)
+key, run, message = ensure_run(dataset)
+if message:
+    st.info(message + " Train another method on the Train page.")
+st.caption(f"Current run: **{key.label()}** · mAP I→T {run.map_i2t:.3f} · T→I {run.map_t2i:.3f}")
+codes = codes_for(key, run)
+n_bits = int(run.model.code_length)
+
+source = st.segmented_control(
+    "Query source", ["Query set", "Type a text", "Upload an image"], default="Query set", key="query_source"
+)
+if source == "Type a text":
+    code = typed_query(ds, run.model)
+    if code is not None:
+        show_results(ds, code, codes["image_database"], "image", n_bits, None)
+elif source == "Upload an image":
+    code = uploaded_query(ds, run.model)
+    if code is not None:
+        show_results(ds, code, codes["text_database"], "text", n_bits, None)
+else:
+    modality, index = query_set_picker(ds)
+    left, right = st.columns([1, 4])
+    left.image(ds.thumbnail(index), width=120)
+    right.markdown(
+        f"**Query ({modality})**: {'the picture' if modality == 'image' else '“' + ds.texts[index] + '”'}"
+    )
+    right.caption(f"labels: {', '.join(ds.label_names[c] for c in ds.labels[index].nonzero()[0])}")
+    other = OTHER[modality]
+    code = query_set_code(ds, codes, modality, index)
+    show_results(ds, code, codes[f"{other}_database"], other, n_bits, ds.labels[index])

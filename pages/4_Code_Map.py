@@ -1,0 +1,24 @@
+"""Code Map page: every database image and caption code in one 2-D picture."""
+
+from ui.frame import page_frame
+
+page_frame(
+    "Code Map",
+    "Each dot is one binary code: circles are images, diamonds captions. Codes that are close in "
+    "Hamming distance land close together. PCA is drawn at once; UMAP with the Hamming metric keeps "
+    "neighbourhoods better. Select points with the lasso or box to see the items below.",
+)
+
+import streamlit as st  # noqa: E402
+
+from ui.codemap import code_map  # noqa: E402
+from ui.data import dataset_picker, get_dataset  # noqa: E402
+from ui.runs import ensure_run  # noqa: E402
+
+dataset = dataset_picker()
+ds = get_dataset(dataset)
+key, run, message = ensure_run(dataset)
+if message:
+    st.info(message + " Train another method on the Train page.")
+st.caption(f"Current run: **{key.label()}** · database of {len(ds.split.database)} items, two codes each.")
+code_map(ds, key, run)

@@ -1,0 +1,94 @@
+"""Code Map pieces: the projected codes as a selectable scatter and the selection gallery (one fragment)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import streamlit as st
+
+from cmh_core import plotting
+from cmh_core.datasets import CrossModalDataset
+from cmh_core.experiment import Run
+from ui.gallery import item_grid
+from ui.results import map_points, parse_item_id, selected_ids, selection_rows
+from ui.runs import map_coords, mark_umap, umap_ready
+from ui.state import RunKey, query_choice
+
+__all__ = ["code_map"]
+
+MAP_KEY = "code_map_chart"
+COLOUR_BY = {"label": "Label", "modality": "Modality", "relevance": "Relevant to the current query"}
+
+
+def _projection_choice(key: RunKey, run: Run) -> tuple[np.ndarray, str]:
+    """PCA at once; UMAP (Hamming) once asked for, then served from the cache for this run."""
+    if not umap_ready(key) and st.button(
+        "Compute UMAP (Hamming metric; the first time takes ~30 s)", key="umap_button"
+    ):
+        with st.spinner("UMAP with the Hamming metric…"):
+            map_coords(key, run, "umap")
+        mark_umap(key)
+    how = "PCA"
+    if umap_ready(key):
+        how = st.segmented_control("Projection", ["PCA", "UMAP"], default="UMAP", key="map_projection")
+        how = how or "UMAP"
+    xy, secs = map_coords(key, run, how.lower())
+    n_pos = len(np.unique(np.round(xy, 4), axis=0))
+    st.caption(
+        f"{how} of {len(xy)} codes ({secs:.2f} s when first computed); {n_pos} distinct positions: "
+        "items with the same code sit on one dot."
+    )
+    return xy, how
+
+
+def _query_labels(ds: CrossModalDataset) -> np.ndarray | None:
+    chosen = query_choice()
+    if not chosen:
+        return None
+    try:
+        return ds.labels[parse_item_id(chosen)[1]]
+    except (ValueError, IndexError):
+        return None
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["id", "modality", "index", "caption", "labels"])
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+@st.fragment
+def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
+    """The map (colour choice, optional image–caption lines, lasso/box selection) and its gallery."""
+    qlab = _query_labels(ds)
+    options = list(COLOUR_BY) if qlab is not None else ["label", "modality"]
+    c1, c2 = st.columns([3, 1])
+    colour_by = (
+        c1.segmented_control(
+            "Colour by", options, default="modality", format_func=COLOUR_BY.get, key="map_colour"
+        )
+        or "modality"
+    )
+    lines = c2.toggle("Join each image to its caption", key="map_lines")
+    xy, how = _projection_choice(key, run)
+    pts = map_points(ds.texts, ds.labels, ds.label_names, ds.split.database, colour_by, qlab)
+    fig = plotting.code_map_figure(
+        xy, pts["ids"], pts["colour"], pts["symbol"], pts["hover"], pts["pairs"] if lines else None
+    )
+    event = st.plotly_chart(fig, key=MAP_KEY, on_select="rerun", selection_mode=("lasso", "box", "points"))
+    ids = selected_ids(event)
+    if not ids:
+        st.info("Draw a lasso or a box on the map (toolbar, top right) to see the selected items here.")
+        return
+    rows = selection_rows(ids, ds.texts, ds.labels, ds.label_names)
+    n_img = sum(r["modality"] == "image" for r in rows)
+    st.subheader(f"Selection: {len(rows)} codes ({n_img} images, {len(rows) - n_img} captions)")
+    st.download_button("Download the selection (CSV)", _csv(rows), file_name="selection.csv", mime="text/csv")
+    shown = list(dict.fromkeys(r["index"] for r in rows))[:48]
+    item_grid(ds, shown, key="sel_grid")
+    if len(rows) > 48:
+        st.caption(f"Showing 48 of {len(set(r['index'] for r in rows))} items; the CSV has them all.")

@@ -1,0 +1,152 @@
+"""Search page pieces: the three query sources and the ranked, tie-grouped result gallery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from cmh_core import plotting
+from cmh_core.datasets import CrossModalDataset
+from cmh_core.datasets.featurize import featurize_image, featurize_text, text_query_terms
+from ui.data import square_thumbnail
+from ui.gallery import CARD_HEIGHT, label_text, result_card
+from ui.results import differing_bits, group_by_distance, parse_item_id, rank_query
+from ui.state import query_choice, set_query_choice
+
+__all__ = ["query_set_picker", "typed_query", "uploaded_query", "show_results", "query_set_code"]
+
+PER_PAGE = 12
+OTHER = {"image": "text", "text": "image"}
+
+
+def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
+    """Paged grid of query-set items with a button each; returns the chosen ``(modality, dataset index)``."""
+    q = [int(i) for i in ds.split.query]
+    chosen = query_choice()
+    try:
+        modality, index = parse_item_id(chosen) if chosen else ("image", q[0])
+    except ValueError:
+        modality, index = "image", q[0]
+    if index not in q:
+        modality, index = "image", q[0]
+    labels = {"image": "Image query → captions", "text": "Caption query → images"}
+    pick = st.segmented_control(
+        "Query modality", list(labels), default=modality, format_func=labels.get, key="query_modality"
+    )
+    if pick and pick != modality:
+        modality = pick
+        set_query_choice(f"{modality}:{index}")
+    with st.expander(f"Choose a query ({len(q)} in the query set)", expanded=True):
+        pages = (len(q) + PER_PAGE - 1) // PER_PAGE
+        page = st.pagination(pages, default=q.index(index) // PER_PAGE + 1, key="query_page")
+        cols = st.columns(6)
+        for j, i in enumerate(q[(page - 1) * PER_PAGE : page * PER_PAGE]):
+            with cols[j % 6].container(height=CARD_HEIGHT - 40, border=True):
+                if modality == "image":
+                    st.image(square_thumbnail(ds.name, i, 96), width=96)
+                else:
+                    st.markdown(f"“{ds.texts[i]}”")
+                st.button(  # the callback runs before the rerun, so the highlight follows the click
+                    "Search",
+                    key=f"pick_{i}",
+                    type="primary" if i == index else "secondary",
+                    on_click=set_query_choice,
+                    args=(f"{modality}:{i}",),
+                )
+    set_query_choice(f"{modality}:{index}")
+    return modality, index
+
+
+def query_set_code(ds: CrossModalDataset, codes: dict, modality: str, index: int) -> np.ndarray:
+    """Packed code of a query-set item (``codes`` from `ui.runs.codes_for`)."""
+    pos = int(np.flatnonzero(np.asarray(ds.split.query) == index)[0])
+    return codes[f"{modality}_query"][pos]
+
+
+def typed_query(ds: CrossModalDataset, model) -> np.ndarray | None:
+    """Text box → packed text code, naming unknown words; None when empty or refused (st.error shown)."""
+    text = st.text_input("Type a caption to search images", placeholder="a red apple", key="typed_text")
+    if not text.strip():
+        return None
+    try:
+        known, unknown = text_query_terms(ds, text)
+        x = featurize_text(ds, text)
+    except ValueError as e:
+        st.error(str(e))
+        return None
+    if unknown:
+        st.warning(
+            f"Not in the vocabulary, ignored: {', '.join(unknown)}. Searching with: {', '.join(known)}."
+        )
+    return model.encode(x[None, :], "text")[0]
+
+
+def uploaded_query(ds: CrossModalDataset, model) -> np.ndarray | None:
+    """Image upload → packed image code; None when nothing is uploaded or the file is refused."""
+    up = st.file_uploader(
+        "Upload a picture to search captions", type=["png", "jpg", "jpeg", "webp"], key="upload"
+    )
+    if up is None:
+        return None
+    try:
+        with st.spinner("Computing image features (EfficientNet-Lite0)…"):
+            x = featurize_image(ds, up.getvalue())
+    except ValueError as e:
+        st.error(str(e))
+        return None
+    st.image(up.getvalue(), width=120, caption="your query")
+    return model.encode(x[None, :], "image")[0]
+
+
+def show_results(
+    ds: CrossModalDataset,
+    code: np.ndarray,
+    db_codes: np.ndarray,
+    db_modality: str,
+    n_bits: int,
+    query_labels: np.ndarray | None,
+    limit: int = 30,
+) -> dict[str, Any]:
+    """Rank the database, show AP and the gallery grouped by distance, and the bit comparison."""
+    db = np.asarray(ds.split.database)
+    yq = query_labels if query_labels is not None else np.zeros(ds.labels.shape[1], dtype=np.uint8)
+    ranked = rank_query(code, db_codes, yq, ds.labels[db])
+    if query_labels is not None:
+        c = st.columns(3)
+        c[0].metric("AP of this query", f"{ranked['ap']:.4f}")
+        c[1].metric("Relevant in the top 10", int(ranked["relevant"][:10].sum()))
+        c[2].metric("Relevant in the database", int(ranked["relevant"].sum()))
+    st.caption(f"Top {limit} of {len(db)} {db_modality}s, grouped by Hamming distance (ties by index).")
+    for d, ranks in group_by_distance(ranked["distance"], limit):
+        st.markdown(f"**Distance {d}** · {len(ranks)} item{'s' if len(ranks) > 1 else ''}")
+        cols = st.columns(6)
+        for j, t in enumerate(ranks):
+            shared = [ds.label_names[k] for k in np.flatnonzero(ranked["shared"][t])]
+            rel = bool(ranked["relevant"][t]) if query_labels is not None else None
+            with cols[j % 6]:
+                result_card(ds, int(db[ranked["order"][t]]), db_modality, d, rel, shared)
+    _bit_compare(ds, code, db_codes, ranked, db, n_bits, limit)
+    return ranked
+
+
+def _bit_compare(ds, code, db_codes, ranked, db, n_bits: int, limit: int) -> None:
+    st.subheader("Bits: the query beside a result")
+    top = list(range(min(limit, len(db))))
+    t = st.selectbox(
+        "Result",
+        top,
+        format_func=lambda t: (
+            f"#{t + 1}: {ds.texts[int(db[ranked['order'][t]])]} (d = {ranked['distance'][t]})"
+        ),
+        key=f"bit_result_{np.asarray(code).tobytes().hex()}",  # new query, new options: new widget
+    )
+    bits, differ = differing_bits(code, db_codes[ranked["order"][t]], n_bits)
+    st.plotly_chart(
+        plotting.bit_strip_figure(bits[0], bits[1], ("query", f"result #{t + 1}")), key="bit_strip"
+    )
+    st.caption(
+        f"{int(differ.sum())} of {n_bits} bits differ (the Hamming distance); "
+        f"result labels: {label_text(ds, int(db[ranked['order'][t]]))}."
+    )

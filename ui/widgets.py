@@ -1,0 +1,134 @@
+"""Widgets that return the user's choice (method, code length, hyper-parameters, seed)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import streamlit as st
+
+from cmh_core.methods import METHODS
+from ui.state import DEFAULT_BITS, DEFAULT_METHOD, url_get
+
+__all__ = ["method_picker", "method_card", "training_form"]
+
+BIT_CHOICES = (16, 32, 64, 128)
+_FIDELITY_COLOUR = {
+    "reference-code": "green",
+    "reconstructed from abstract": "orange",
+    "classic baseline": "blue",
+}
+
+
+def method_picker() -> str:
+    """Select box of the registered methods (default: the URL's, else DCH); returns the name."""
+    names = list(METHODS)
+    current = url_get("method", DEFAULT_METHOD)
+    index = names.index(current) if current in names else names.index(DEFAULT_METHOD)
+    return st.selectbox("Method", names, index=index, key="train_method")
+
+
+def method_card(name: str) -> None:
+    """Paper title, venue, year, fidelity badge and one-line idea of a method."""
+    cls = METHODS[name]
+    paper = cls.paper or {}
+    colour = _FIDELITY_COLOUR.get(cls.fidelity, "gray")
+    st.badge(cls.fidelity, color=colour)
+    if paper.get("title"):
+        link = f"https://doi.org/{paper['doi']}" if paper.get("doi") else paper.get("url")
+        title = f"[{paper['title']}]({link})" if link else paper["title"]
+        st.markdown(
+            f"**{title}** — {paper.get('authors', '')}, *{paper.get('venue', '')}*, {paper.get('year', '')}"
+        )
+    if paper.get("idea"):
+        st.caption(f"Idea: {paper['idea']}.")
+
+
+def _defaults(cls) -> dict[str, Any]:
+    """Constructor defaults except the code length and the seed (asked separately)."""
+    sig = inspect.signature(cls.__init__)
+    return {
+        k: p.default
+        for k, p in sig.parameters.items()
+        if k not in ("self", "n_bits", "random_state") and p.default is not inspect.Parameter.empty
+    }
+
+
+def _bounds(cls, name: str) -> dict[str, Any]:
+    """``min_value``/``max_value`` from the class's closed sklearn ``Interval`` constraint, if any.
+
+    Open ends (``closed="neither"`` at 0) are left to the library's own check, which names the fix.
+    """
+    out: dict[str, Any] = {}
+    for c in getattr(cls, "_parameter_constraints", {}).get(name, []):
+        left, right, closed = (getattr(c, a, None) for a in ("left", "right", "closed"))
+        if left is not None and closed in ("left", "both"):
+            out["min_value"] = left
+        if right is not None and closed in ("right", "both"):
+            out["max_value"] = right
+    return out
+
+
+def _param_widget(cls, name: str, default: Any, key: str) -> Any:
+    """A widget chosen from the default's type: checkbox, integer, float or text."""
+    if isinstance(default, bool):
+        return st.checkbox(name, value=default, key=key)
+    if isinstance(default, int):
+        b = {k: int(v) for k, v in _bounds(cls, name).items()}
+        return int(st.number_input(name, value=default, step=1, key=key, **b))
+    if isinstance(default, float):
+        b = {k: float(v) for k, v in _bounds(cls, name).items()}
+        step = abs(default) / 10 if default else 0.01
+        return float(st.number_input(name, value=default, step=step, format="%g", key=key, **b))
+    text = st.text_input(name, value="" if default is None else str(default), key=key)
+    return None if default is None and not text else text
+
+
+def _bits_caption(cls, n_bits: int) -> str | None:
+    try:
+        length = cls(n_bits=n_bits).code_length
+    except ValueError:
+        return None
+    return None if length == n_bits else f"{cls.name} at n_bits={n_bits} gives {length}-bit codes."
+
+
+def training_form(name: str) -> dict[str, Any] | None:
+    """The training form (code length, hyper-parameters, seed, unpaired); the values once submitted.
+
+    Returns
+    -------
+    dict or None
+        ``{"n_bits", "seed", "params", "unpaired"}`` when "Train" was pressed, else None.
+    """
+    cls = METHODS[name]
+    notes = [n for b in BIT_CHOICES if (n := _bits_caption(cls, b))]
+    if notes:
+        st.caption(" ".join(notes))
+    with st.form(f"train_form_{name}"):
+        bits = url_get("bits", DEFAULT_BITS, int)
+        n_bits = st.segmented_control(
+            "Code length (bits)",
+            BIT_CHOICES,
+            default=bits if bits in BIT_CHOICES else DEFAULT_BITS,
+            key="bits",
+        )
+        params = {}
+        defaults = _defaults(cls)
+        if defaults:
+            st.caption("Hyper-parameters (the method's defaults):")
+            cols = st.columns(min(len(defaults), 4))
+            for j, (p, d) in enumerate(defaults.items()):
+                with cols[j % len(cols)]:
+                    params[p] = _param_widget(cls, p, d, key=f"hp_{name}_{p}")
+        seed = int(st.number_input("Seed", value=url_get("seed", 0, int), step=1, min_value=0, key="seed"))
+        unpaired = 0.0
+        if cls.supports_unpaired:
+            on = st.toggle("Unpaired training data", key="unpaired_switch")
+            frac = st.slider(
+                "Fraction of captions shuffled when unpaired", 0.05, 1.0, 0.5, 0.05, key="unpaired_frac"
+            )
+            unpaired = float(frac) if on else 0.0
+        if not st.form_submit_button("Train", type="primary"):
+            return None
+    n_bits = int(n_bits or DEFAULT_BITS)
+    return {"n_bits": n_bits, "seed": seed, "params": params, "unpaired": unpaired}
