@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from cmh_core.datasets import load_dataset
 from cmh_core.evaluation import per_query_ap
 from cmh_core.experiment import run_experiment
 from cmh_core.hamming import pack_bits, unpack_bits
@@ -123,3 +124,13 @@ def test_differing_bits_counts_the_hamming_distance():
     bits, differ = differing_bits(a, b, 20)
     assert bits.shape == (2, 20)
     assert int(differ.sum()) == int((unpack_bits(a, 20) != unpack_bits(b, 20)).sum())
+
+
+def test_home_example_caption_is_really_unrelated():
+    """Home's "unrelated caption" shares no label with the image (a uint distance once wrapped -1)."""
+    from ui.runs import demo_example
+
+    ex = demo_example("tuxpaint")
+    ds = load_dataset("tuxpaint")
+    assert ex["a"] != ex["b"]
+    assert not (ds.labels[ex["a"]] & ds.labels[ex["b"]]).any()

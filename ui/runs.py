@@ -180,7 +180,8 @@ def demo_example(dataset: str, n_bits: int = DEFAULT_BITS) -> dict[str, Any]:
     model.fit(ds.image_features[tr], ds.text_features[tr], ds.labels[tr])
     img = model.encode(ds.image_features[q], "image")  # (n_q, n_bytes)
     txt = model.encode(ds.text_features[q], "text")
-    D = hamming_distance(img, txt)  # D[i, j] = d_H(image of q_i, caption of q_j)
+    # D[i, j] = d_H(image of q_i, caption of q_j); signed, so the -1 below cannot wrap around
+    D = hamming_distance(img, txt).astype(np.int64)
     a = int(np.argmin(np.diag(D)))
     unrelated = ~(ds.labels[q] & ds.labels[q[a]]).any(axis=1)
     b = int(np.argmax(np.where(unrelated, D[a], -1)))
