@@ -539,6 +539,10 @@ def code_map_figure(
     marker_of = _symbol_map(list(symbol))
     for group, c in group_colours(list(colour)).items():
         idx = np.flatnonzero(colour_arr == group)  # this group's rows of coords
+        # Items with equal codes sit on one spot (an image and its caption often do): images are
+        # drawn as larger open circles so the filled caption diamonds underneath stay visible.
+        sym = [marker_of[symbol[i]] for i in idx]
+        ring = [s == "circle" for s in sym]
         fig.add_trace(
             go.Scattergl(
                 x=P[idx, 0],
@@ -549,10 +553,10 @@ def code_map_figure(
                 name=str(group),
                 marker={
                     "color": c,
-                    "size": 7,
-                    "opacity": 0.8,
-                    "symbol": [marker_of[symbol[i]] for i in idx],
-                    "line": {"width": 0},
+                    "size": [12 if r else 7 for r in ring],
+                    "opacity": 0.85,
+                    "symbol": ["circle-open" if r else s for r, s in zip(ring, sym, strict=True)],
+                    "line": {"width": 2, "color": c},
                 },
                 text=[hover[i] for i in idx],
                 hovertemplate="%{text}<extra></extra>",
