@@ -66,8 +66,10 @@ def show_run(key: RunKey, run: Run) -> None:
     radius = {n: rep[d]["pr_curve"] for n, d in DIRECTIONS.items()}
     ranks = {n: rep[d]["precision_at_k"] for n, d in DIRECTIONS.items() if "precision_at_k" in rep[d]}
     left.plotly_chart(plotting.pr_curve_figure(radius, by="radius"), key="fig_pr_radius")
-    mid.plotly_chart(plotting.pr_curve_figure(ranks, by="rank"), key="fig_pr_rank")
-    right.plotly_chart(plotting.precision_at_k_figure(ranks), key="fig_pk")
+    # a random ranking's precision (mean fraction of relevant items), the same for all three charts
+    base = plotting.chance_from_pr_curve(rep["i2t"]["pr_curve"])
+    mid.plotly_chart(plotting.pr_curve_figure(ranks, by="rank", chance=base), key="fig_pr_rank")
+    right.plotly_chart(plotting.precision_at_k_figure(ranks, chance=base), key="fig_pk")
     _diagnostics(key, run)
 
 
