@@ -54,9 +54,17 @@ class RunKey:
     def make(
         cls, dataset: str, method: str, n_bits: int, seed: int, params: dict | None = None, unpaired=0.0
     ):
-        """Build a key with the parameters serialised canonically (sorted JSON)."""
+        """Build a key with the parameters serialised canonically (sorted JSON).
+
+        Parameters equal to the method's defaults are dropped, so the form's defaults and a run
+        trained without parameters (a URL, the Search page) are one run with one cache entry.
+        """
+        from cmh_core.methods import method_class
+
+        defaults = method_class(method)().get_params(deep=False)
+        given = {k: v for k, v in (params or {}).items() if k not in defaults or defaults[k] != v}
         return cls(
-            dataset, method, int(n_bits), int(seed), json.dumps(params or {}, sort_keys=True), float(unpaired)
+            dataset, method, int(n_bits), int(seed), json.dumps(given, sort_keys=True), float(unpaired)
         )
 
     def param_dict(self) -> dict[str, Any]:
