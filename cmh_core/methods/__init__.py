@@ -13,7 +13,9 @@ from typing import Any
 from cmh_core.methods._base import CrossModalHasher, load_model
 from cmh_core.methods.cca_itq import CCAITQ
 from cmh_core.methods.cmfh import CMFH
+from cmh_core.methods.csmh import CSMH
 from cmh_core.methods.dch import DCH
+from cmh_core.methods.hpseh import HPsEH
 from cmh_core.methods.random_codes import RandomCodes
 from cmh_core.methods.scm import SCM
 
@@ -25,6 +27,8 @@ METHODS: dict[str, type[CrossModalHasher]] = {
     "SCM": SCM,
     "CMFH": CMFH,
     "DCH": DCH,
+    "HPsEH": HPsEH,
+    "CSMH": CSMH,
 }
 
 
