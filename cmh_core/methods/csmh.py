@@ -51,13 +51,14 @@ from scipy import linalg
 from sklearn.utils._param_validation import Interval
 
 from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._latent import balanced_procrustes
 from cmh_core.methods.hpseh import (
     LabelSimilarity,
     fit_kernel_features,
     kernel_project,
     kernel_ridge,
     normalized_labels,
+    pca_scores,
+    procrustes,
     resolve_anchors,
     ridge_factor,
     sign,
@@ -205,7 +206,7 @@ class CSMH(CrossModalHasher):
         ]
         S = LabelSimilarity(normalized_labels(Y), 2.0 * np.eye(Y.shape[1]))  # S = 2 Ŷ Ŷ^T - 1 1^T
         # Init: V from the PCA of [Φ_1, Φ_2], balanced; B = sgn(V); W_2 by ridge onto V
-        V = balanced_procrustes(self._joint_pca(Phis, grams, r), rng)  # V: (r, n)
+        V = procrustes(self._joint_pca(Phis, grams, r, rng), rng)  # V: (r, n)
         B = sign(V)  # B: (r, n)
         W = [None, kernel_ridge(Phis[1], ridge_factor(grams[1], lam), V)]  # W_m: (a, r)
         s_norm, history = S.sq_norm(), []
@@ -217,7 +218,7 @@ class CSMH(CrossModalHasher):
                 W[m] = linalg.cho_solve(lhs[m], rhs)
             F = [(P @ w.astype(np.float32)).T.astype(np.float64) for P, w in zip(Phis, W, strict=True)]
             # V-step: Z = Σ_m W_m^T Φ_m^T + β r B S + η B, balanced Procrustes (step 3)
-            V = balanced_procrustes(F[0] + F[1] + beta * r * S.apply(B) + eta * B, rng)
+            V = procrustes(F[0] + F[1] + beta * r * S.apply(B) + eta * B, rng)
             # B-step: B = sgn(β r V S + η V)  (exact: ||B^T V||² is constant under the constraints)
             B = sign(beta * r * S.apply(V) + eta * V)
             history.append(self._objective(S, s_norm, B, V, F, W, PM, alpha))
@@ -230,15 +231,10 @@ class CSMH(CrossModalHasher):
         return {"image": B.T, "text": B.T}
 
     @staticmethod
-    def _joint_pca(Phis: list[np.ndarray], grams: list[np.ndarray], r: int) -> np.ndarray:
+    def _joint_pca(Phis: list[np.ndarray], grams: list[np.ndarray], r: int, rng) -> np.ndarray:
         """Top-r principal-component scores (r, n) of [Φ_1, Φ_2] from its (2a, 2a) Gram."""
         C12 = (Phis[0].T @ Phis[1]).astype(np.float64)  # Φ_1^T Φ_2: (a, a)
-        Gj = np.block([[grams[0], C12], [C12.T, grams[1]]])
-        k = len(Gj)
-        _, E = linalg.eigh(Gj, subset_by_index=[k - r, k - 1])  # E: (2a, r)
-        E = E.astype(np.float32)
-        a = Phis[0].shape[1]
-        return (Phis[0] @ E[:a] + Phis[1] @ E[a:]).T.astype(np.float64)
+        return pca_scores(Phis, np.block([[grams[0], C12], [C12.T, grams[1]]]), r, rng)
 
     def _objective(self, S, s_norm, B, V, F, W, PM, alpha) -> float:
         """The §5.4 objective from r×r / a×r products and F_m = W_m^T Φ_m^T; no n×n matrix."""

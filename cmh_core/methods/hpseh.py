@@ -51,6 +51,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import linalg
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.extmath import randomized_svd
+from threadpoolctl import threadpool_limits
 
 from cmh_core.methods._base import CrossModalHasher
 from cmh_core.methods._latent import balanced_procrustes, fit_rbf_anchors, rbf_anchor_features
@@ -169,10 +171,20 @@ def kernel_ridge(Phi: np.ndarray, fac: tuple, T: np.ndarray) -> np.ndarray:
     return linalg.cho_solve(fac, (Phi.T @ T.T.astype(np.float32)).astype(np.float64))
 
 
-def pca_scores(Phi: np.ndarray, gram: np.ndarray, r: int) -> np.ndarray:
-    """Top-r principal-component scores of centred Φ (n, a) from its Gram: ``(Φ E_r)^T`` (r, n)."""
-    _, E = linalg.eigh(gram, subset_by_index=[len(gram) - r, len(gram) - 1])  # ascending
-    return (Phi @ E[:, ::-1].astype(np.float32)).T.astype(np.float64)
+def pca_scores(Phis: list[np.ndarray], gram: np.ndarray, r: int, rng: np.random.Generator) -> np.ndarray:
+    """Top-r principal-component scores (r, n) of the centred ``[Φ_1, ...]`` from its Gram.
+
+    ``gram`` is the Gram of the column-stacked features (Σ a_m square); its top-r eigenvectors E
+    come from a randomised SVD (sklearn; the Gram is PSD, so singular = eigen vectors), which is
+    only an initialisation and costs O(a² r) instead of the O(a³) of a full eigensolver.
+    """
+    _, _, Et = randomized_svd(gram, r, random_state=int(rng.integers(2**31)))  # Et: (r, Σ a_m)
+    Et = Et.astype(np.float32)
+    out, start = np.zeros((r, Phis[0].shape[0])), 0
+    for P in Phis:
+        out += (P @ Et[:, start : start + P.shape[1]].T).T
+        start += P.shape[1]
+    return out
 
 
 def store_kernel_model(model: CrossModalHasher, states: dict, W: list, history: list) -> None:
@@ -192,6 +204,17 @@ def kernel_project(model: CrossModalHasher, X: np.ndarray, modality: str) -> np.
         "mean": model.kernel_means_[modality],
     }
     return rbf_anchor_features(X, state) @ model.projections_[modality]
+
+
+def procrustes(Z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`balanced_procrustes` (r, n) → (r, n) with single-threaded LAPACK.
+
+    The thin SVD of an n×r matrix gains nothing from threads, and OpenBLAS's threaded LAPACK was
+    15-40x slower than one thread on the shared 2-core machine (1 s instead of 65 ms at n = 10,000,
+    r = 64), which alone broke the 10 s training target.
+    """
+    with threadpool_limits(1):
+        return balanced_procrustes(Z, rng)
 
 
 def sign(A: np.ndarray) -> np.ndarray:
@@ -339,7 +362,7 @@ class HPsEH(CrossModalHasher):
         S = LabelSimilarity(Yh, 2.0 * np.eye(len(G)) + rho * kappa * G)  # S = Ŷ C Ŷ^T - 1 1^T
         YtY = (Yf.T @ Yf).astype(np.float64) + _EPS_D * np.eye(Yf.shape[1])  # Y^T Y + ε_D I
         # Init: V_m = PCA scores, B = sgn(V_1 + V_2), P_m and D by their closed forms
-        V = [pca_scores(P, g, r) for P, g in zip(Phis, grams, strict=True)]  # V_m: (r, n)
+        V = [pca_scores([P], g, r, rng) for P, g in zip(Phis, grams, strict=True)]  # V_m: (r, n)
         B = sign(V[0] + V[1])  # B: (r, n) in {-1, +1}
         P = [kernel_ridge(Ph, f, v) for Ph, f, v in zip(Phis, facs, V, strict=True)]  # P_m: (a, r)
         F = [(Ph @ p.astype(np.float32)).T.astype(np.float64) for Ph, p in zip(Phis, P, strict=True)]
@@ -348,7 +371,7 @@ class HPsEH(CrossModalHasher):
         for it in range(1, int(self.n_iter) + 1):
             # V_m-step: Z_m = r B S + η B + α P_m^T Φ_m^T, balanced Procrustes (§4.5 step 1)
             BS = S.apply(B)  # B S: (r, n)
-            V = [balanced_procrustes(r * BS + eta * B + alpha * f, rng) for f in F]
+            V = [procrustes(r * BS + eta * B + alpha * f, rng) for f in F]
             # B-step: B = sgn(Σ_m (r V_m S + η V_m) + β D Y^T)  (exact: ||B^T V_m||² is constant)
             Vsum = V[0] + V[1]
             B = sign(r * S.apply(Vsum) + eta * Vsum + beta * (D.astype(np.float32) @ Yf.T))
