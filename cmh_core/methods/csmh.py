@@ -32,7 +32,9 @@ Choices that are ours (the abstract fixes none of them):
   §5.5), ``W_m = (Φ_m^T Φ_m + λ_h I)^-1 Φ_m^T B^T``, λ_h = 1e-2; training codes are B.
 * Ablation switches: ``mmd`` (α → 0) and ``conditional`` (marginal column only).
 
-What the MMD buys on ``tuxpaint`` is measured and reported in the README (CSMH section).
+Measured finding (``tuxpaint``, learned protocol, mean of seeds 0-2, I→T / T→I): the MMD changes
+nothing measurable. Full CSMH and ``mmd=False`` both give 0.762 / 0.618 at 32 bits and
+0.762 / 0.622 at 64 bits (CCA-ITQ: 0.28 / 0.24, chance 0.11); the semantics come from the label term.
 
 References
 ----------
