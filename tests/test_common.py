@@ -24,7 +24,11 @@ BITS = 16
 # Anchor methods draw anchors and samples only from sets larger than their counts (on these small
 # sets every row is used and the seed has no effect), and their n×m kernel features are n×n-sized
 # when m is capped at n: use small counts where the seed or the memory is checked.
-SMALL = {"AMSH": {"n_anchors": 100, "pca_sample": 200}}
+SMALL = {
+    "AMSH": {"n_anchors": 100, "pca_sample": 200},
+    "HPsEH": {"n_anchors": 100},
+    "CSMH": {"n_anchors": 100},
+}
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,9 @@ from cmh_core.methods._base import CrossModalHasher, LinearHasher, load_model
 from cmh_core.methods.amsh import AMSH
 from cmh_core.methods.cca_itq import CCAITQ
 from cmh_core.methods.cmfh import CMFH
+from cmh_core.methods.csmh import CSMH
 from cmh_core.methods.dch import DCH
+from cmh_core.methods.hpseh import HPsEH
 from cmh_core.methods.jspsh import JSPSH
 from cmh_core.methods.random_codes import RandomCodes
 from cmh_core.methods.scm import SCM
@@ -29,6 +31,8 @@ METHODS: dict[str, type[CrossModalHasher]] = {
     "DCH": DCH,
     "AMSH": AMSH,
     "JSPSH": JSPSH,
+    "HPsEH": HPsEH,
+    "CSMH": CSMH,
 }
 
 
