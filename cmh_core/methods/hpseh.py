@@ -294,9 +294,10 @@ class HPsEH(CrossModalHasher):
     paper = {
         "title": "Heterogeneous Pairwise-Semantic Enhancement Hashing for Large-Scale Cross-Modal Retrieval",
         "authors": "Wai Keung Wong, Lunke Fei, Jie Qin, Shuping Zhao, Jie Wen, Zhihao He",
-        "venue": "IEEE TMM 27",
+        "venue": "IEEE TMM 27:3238-3250",
         "year": 2025,
-        "url": "https://scholar.hit.edu.cn",
+        # no DOI was found (design/methods.md §4); the journal's page, where the title can be looked up
+        "url": "https://ieeexplore.ieee.org/xpl/RecentIssue.jsp?punumber=6046",
         "idea": "label self-expression grades pair similarity; fused with labels to learn unified codes",
     }
     _parameter_constraints: ClassVar[dict] = {
