@@ -54,10 +54,9 @@ from sklearn.utils._param_validation import Interval
 
 from cmh_core.methods._base import CrossModalHasher
 from cmh_core.methods.hpseh import (
-    KERNEL_FITTED_ATTRIBUTES,
+    KernelHasher,
     LabelSimilarity,
     fit_kernel_features,
-    kernel_project,
     kernel_ridge,
     normalized_labels,
     pca_scores,
@@ -87,7 +86,7 @@ def mean_matrix_products(Phi: np.ndarray, Y: np.ndarray, conditional: bool) -> n
     return np.column_stack([means, cls])
 
 
-class CSMH(CrossModalHasher):
+class CSMH(KernelHasher):
     """Collaboratively Semantic alignment and Metric learning Hashing (Li et al., TKDE 2025).
 
     Reconstructed from the abstract (design/methods.md §5); every choice is listed in the module
@@ -151,7 +150,6 @@ class CSMH(CrossModalHasher):
         "mmd": ["boolean"],
         "conditional": ["boolean"],
     }
-    _fitted_attributes: ClassVar[dict[str, str]] = KERNEL_FITTED_ATTRIBUTES
 
     def __init__(
         self,
@@ -179,13 +177,6 @@ class CSMH(CrossModalHasher):
         self.mmd = mmd
         self.conditional = conditional
         self.random_state = random_state
-
-    def max_n_bits(self, n_features: dict[str, int], n_samples: int) -> int:
-        """Largest n_bits: min(n - 1, a) for n training rows and a anchors.
-
-        Balanced V needs r <= n - 1; the kernel hash functions have only a = n_anchors directions.
-        """
-        return min(n_samples - 1, resolve_anchors(self.name, self.n_anchors, n_samples))
 
     # ------------------------------------------------------------------ training
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
@@ -244,6 +235,3 @@ class CSMH(CrossModalHasher):
             r * r * s_norm - 2.0 * r * float(np.sum(S.apply(B) * V)) + float(np.sum((B @ B.T) * (V @ V.T)))
         )
         return float(J + self.eta * sq(B - V))
-
-    def _project(self, X, modality):
-        return kernel_project(self, X, modality)

@@ -245,7 +245,28 @@ def sq(A: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-class HPsEH(CrossModalHasher):
+class KernelHasher(CrossModalHasher):
+    """Shared base of HPsEH and CSMH: unified codes with RBF-anchor kernel ridge hash functions.
+
+    Subclasses have an ``n_anchors`` parameter, call `store_kernel_model` at the end of ``_fit``
+    and get the fitted attributes, the code-length limit and the hash function from here.
+    """
+
+    _fitted_attributes: ClassVar[dict[str, str]] = KERNEL_FITTED_ATTRIBUTES
+
+    def max_n_bits(self, n_features: dict[str, int], n_samples: int) -> int:
+        """Largest n_bits: min(n - 1, a) for n training rows and a anchors.
+
+        ``n - 1``: r balanced orthogonal rows (V 1 = 0) need r <= n - 1; ``a`` (anchors): the
+        PCA init and the kernel hash functions have only a directions.
+        """
+        return min(n_samples - 1, resolve_anchors(self.name, self.n_anchors, n_samples))
+
+    def _project(self, X, modality):
+        return kernel_project(self, X, modality)
+
+
+class HPsEH(KernelHasher):
     """Heterogeneous Pairwise-Semantic Enhancement Hashing (Wong et al., TMM 2025), supervised.
 
     Reconstructed from the abstract (design/methods.md §4); every choice is listed in the module
@@ -313,7 +334,6 @@ class HPsEH(CrossModalHasher):
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "self_expression": ["boolean"],
     }
-    _fitted_attributes: ClassVar[dict[str, str]] = KERNEL_FITTED_ATTRIBUTES
 
     def __init__(
         self,
@@ -343,14 +363,6 @@ class HPsEH(CrossModalHasher):
         self.n_iter = n_iter
         self.self_expression = self_expression
         self.random_state = random_state
-
-    def max_n_bits(self, n_features: dict[str, int], n_samples: int) -> int:
-        """Largest n_bits: min(n - 1, a) for n training rows and a anchors.
-
-        ``n - 1``: r balanced orthogonal rows (V 1 = 0) need r <= n - 1; ``a`` (anchors): the
-        PCA init and the kernel hash functions have only a directions.
-        """
-        return min(n_samples - 1, resolve_anchors(self.name, self.n_anchors, n_samples))
 
     # ------------------------------------------------------------------ training
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
@@ -405,6 +417,3 @@ class HPsEH(CrossModalHasher):
             J += self.eta * sq(B - v) + self.alpha * sq(v - f) + self.lam * sq(p)
         R = B - (D.astype(np.float32) @ Yf.T)  # B - D Y^T: (r, n)
         return J + self.beta * (sq(R) + _EPS_D * sq(D))
-
-    def _project(self, X, modality):
-        return kernel_project(self, X, modality)
