@@ -17,9 +17,7 @@ from ui.search import OTHER, query_set_code, query_set_picker, show_results, typ
 
 dataset = dataset_picker()
 ds = get_dataset(dataset)
-key, run, message = ensure_run(dataset)
-if message:
-    st.info(message + " Train another method on the Train page.")
+key, run = ensure_run(dataset)
 st.caption(f"Current run: **{key.label()}** · mAP I→T {run.map_i2t:.3f} · T→I {run.map_t2i:.3f}")
 codes = codes_for(key, run)
 n_bits = int(run.model.code_length)

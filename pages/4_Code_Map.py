@@ -4,7 +4,7 @@ from ui.frame import page_frame
 
 page_frame(
     "Code Map",
-    "Each dot is one binary code: circles are images, diamonds captions. Codes that are close in "
+    "Each dot is one binary code: rings are images, diamonds captions. Codes that are close in "
     "Hamming distance land close together. PCA is drawn at once; UMAP with the Hamming metric keeps "
     "neighbourhoods better. Select points with the lasso or box to see the items below.",
 )
@@ -17,8 +17,6 @@ from ui.runs import ensure_run  # noqa: E402
 
 dataset = dataset_picker()
 ds = get_dataset(dataset)
-key, run, message = ensure_run(dataset)
-if message:
-    st.info(message + " Train another method on the Train page.")
+key, run = ensure_run(dataset)
 st.caption(f"Current run: **{key.label()}** · database of {len(ds.split.database)} items, two codes each.")
 code_map(ds, key, run)

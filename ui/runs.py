@@ -59,17 +59,18 @@ def url_key(dataset: str) -> RunKey:
     )
 
 
-def ensure_run(dataset: str) -> tuple[RunKey, Run, str | None]:
+def ensure_run(dataset: str) -> tuple[RunKey, Run]:
     """The current run for ``dataset``, training the URL's choice (or the default) if there is none.
+
+    When it had to train, the page is told so (an ``st.info`` naming the run and its time).
 
     Returns
     -------
-    key, run, message
-        ``message`` says what was trained when the page had to train (else None).
+    key, run
     """
     found = current_run(dataset)
     if found is not None:
-        return found[0], found[1], None
+        return found[0], found[1]
     key = url_key(dataset)
     try:
         with st.spinner(f"No run yet in this session: training {key.label()}…"):
@@ -78,7 +79,11 @@ def ensure_run(dataset: str) -> tuple[RunKey, Run, str | None]:
         key = RunKey.make(dataset, DEFAULT_METHOD, DEFAULT_BITS, 0)
         with st.spinner(f"Training the default method {key.label()}…"):
             run = train(key)
-    return key, run, f"No run in this session yet, so {key.label()} was trained ({run.fit_seconds:.1f} s)."
+    st.info(
+        f"No run in this session yet, so {key.label()} was trained ({run.fit_seconds:.1f} s). "
+        "Train another method on the Train page."
+    )
+    return key, run
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
