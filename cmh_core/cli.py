@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import csv
 import json
 import os
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
-
-import numpy as np
 
 __all__ = ["format_table", "main", "method_catalogue"]
 
@@ -162,74 +158,12 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     return p
 
 
-# ----------------------------------------------------------------------------------------- tables
-def _cell(vals: list[float], digits: int) -> str:
-    """``mean ± std`` over seeds; the mean alone for one seed (a spread of one value means nothing)."""
-    if not vals:
-        return "n/a"
-    if len(vals) == 1:
-        return f"{vals[0]:.{digits}f}"
-    return f"{np.mean(vals):.{digits}f} ± {np.std(vals):.{digits}f}"
-
-
-def format_table(rows: list[dict], bits: Sequence[int]) -> str:
-    """Paper-style markdown tables from per-run rows.
-
-    Parameters
-    ----------
-    rows : list of dict
-        One per run, with keys ``method, n_bits, seed, map_i2t, map_t2i, fit_seconds`` and,
-        when the evaluation reports them, ``map_i2t_expected, map_t2i_expected``.
-    bits : sequence of int
-        Column order.
-
-    Returns
-    -------
-    str
-        Tables for I→T and T→I mAP (each followed by its tie-expected table when the rows carry
-        one) and training seconds; each cell is ``mean ± std`` over seeds, the value alone for
-        one seed.
-    """
-    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
-    methods: list[str] = []
-    for r in rows:
-        groups[(r["method"], r["n_bits"])].append(r)
-        if r["method"] not in methods:
-            methods.append(r["method"])
-    tables = [
-        ("map_i2t", "mAP, image → text (I→T), ties broken by database order", 3),
-        ("map_i2t_expected", "mAP, image → text (I→T), tie-expected", 3),
-        ("map_t2i", "mAP, text → image (T→I), ties broken by database order", 3),
-        ("map_t2i_expected", "mAP, text → image (T→I), tie-expected", 3),
-        ("fit_seconds", "training seconds", 2),
-    ]
-    out = []
-    for key, title, digits in tables:
-        if not any(r.get(key) is not None for r in rows):
-            continue
-        head = ["method", *[f"{b} bits" for b in bits]]
-        lines = [title, "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for m in methods:
-            cells = [
-                _cell([r[key] for r in groups.get((m, b), []) if r.get(key) is not None], digits)
-                for b in bits
-            ]
-            lines.append("| " + " | ".join([m, *cells]) + " |")
-        out.append("\n".join(lines))
-    return "\n\n".join(out)
-
-
 # --------------------------------------------------------------------------------------- commands
-def _run_row(ds_name: str, run, b: int, s: int, protocol: str) -> dict:
-    """One CSV/table row; the tie-expected mAP only when the report carries it."""
-    row = {"dataset": ds_name, "method": run.method, "n_bits": b, "seed": s, "protocol": protocol}
-    row |= {"map_i2t": run.map_i2t, "map_t2i": run.map_t2i}
-    for task in ("i2t", "t2i"):
-        expected = run.report.get(task, {}).get("mAP_expected")
-        if expected is not None:
-            row[f"map_{task}_expected"] = float(expected)
-    row["fit_seconds"] = run.fit_seconds
-    return row
+def format_table(rows: list[dict], bits: Sequence[int]) -> str:
+    """The bench tables; see `cmh_core.comparison.format_table` (imported lazily: fast ``--help``)."""
+    from cmh_core.comparison import format_table as _format_table
+
+    return _format_table(rows, bits)
 
 
 def _check_bench_args(args: argparse.Namespace) -> list[str]:
@@ -255,32 +189,6 @@ def _check_fraction(fraction: float) -> None:
         raise ValueError(f"--unpaired must be a fraction in [0, 1], got {fraction}; use e.g. --unpaired 1")
 
 
-def _runnable(ds, methods: list[str], bits: Sequence[int], unpaired: float):
-    """(method, bits) pairs to run, and a note for each pair the method refuses up front.
-
-    A method refuses code lengths above its ``max_n_bits`` for this training set (e.g. sparse codes
-    need K < n) and unpaired data unless it supports it; one refused pair must not end a benchmark.
-    """
-    from cmh_core.methods import method_class
-
-    _check_fraction(unpaired)
-    tr = ds.split.train
-    n_features = {"image": ds.image_features.shape[1], "text": ds.text_features.shape[1]}
-    combos, skipped = [], []
-    for m in methods:
-        cls = method_class(m)
-        if unpaired > 0 and not cls.supports_unpaired:
-            skipped.append(f"{m}: needs paired data (--unpaired {unpaired})")
-            continue
-        for b in bits:
-            limit = cls(n_bits=b).max_n_bits(n_features, len(tr))
-            if b > limit:
-                skipped.append(f"{m} at {b} bits: the largest n_bits for {len(tr)} training items is {limit}")
-            else:
-                combos.append((m, b))
-    return combos, skipped
-
-
 def _progress(jobs: list, quiet: bool):
     """Progress on stderr: a bar on a terminal (cleared at the end), headed log lines otherwise."""
     if quiet or not sys.stderr.isatty():
@@ -291,44 +199,49 @@ def _progress(jobs: list, quiet: bool):
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from cmh_core.comparison import plan_comparison, run_comparison
     from cmh_core.datasets import load_dataset
-    from cmh_core.experiment import run_experiment
 
     methods = _check_bench_args(args)
+    _check_fraction(args.unpaired)
     ds = load_dataset(args.dataset)
-    combos, skipped = _runnable(ds, methods, args.bits, args.unpaired)
+    combos, skipped = plan_comparison(ds, methods, args.bits, args.unpaired)
     if not combos:
         raise ValueError("nothing to run: " + "; ".join(skipped))
     for note in skipped:
         print(f"skipped: {note}", file=sys.stderr)
-    jobs = [(m, b, s) for m, b in combos for s in range(args.seeds)]
-    rows, records = [], []
-    it, log = _progress(jobs, args.no_progress)
+    total = len(combos) * args.seeds
+    bar, log = _progress(list(range(total)), args.no_progress)
     if log:
-        log(f"progress ({len(jobs)} runs; the tables follow on stdout): run, method, bits, seed, "
+        log(f"progress ({total} runs; the tables follow on stdout): run, method, bits, seed, "
             "mAP I→T, mAP T→I, fit s", file=sys.stderr)  # fmt: skip
-    for i, (m, b, s) in enumerate(it, 1):
-        run = run_experiment(ds, m, n_bits=b, seed=s, protocol=args.protocol, unpaired=args.unpaired)
-        rows.append(_run_row(ds.name, run, b, s, args.protocol))
-        records.append(run.to_dict())
+
+    def _step(i: int, n: int, run, _reused: bool) -> None:
         if log:
-            log(f"  {i}/{len(jobs)}  {run.method} {b} {s}  {run.map_i2t:.3f}  {run.map_t2i:.3f}  "
+            log(f"  {i}/{n}  {run.method} {run.n_bits} {run.seed}  {run.map_i2t:.3f}  {run.map_t2i:.3f}  "
                 f"{run.fit_seconds:.2f}", file=sys.stderr)  # fmt: skip
+        elif hasattr(bar, "update"):
+            bar.update(1)
+
+    cmp = run_comparison(
+        ds, list(dict.fromkeys(m for m, _ in combos)), args.bits, args.seeds,
+        protocol=args.protocol, unpaired=args.unpaired, progress=_step,
+    )  # fmt: skip
+    if hasattr(bar, "close"):
+        bar.close()
+    rows = cmp.rows()
     print(
         f"dataset {ds.name}: {len(ds.split.query)} queries, {len(ds.split.database)} database items, "
         f"protocol '{args.protocol}', {args.seeds} seed(s)\n"
     )
-    print(format_table(rows, args.bits))
+    print(cmp.table())
     if skipped:
         print("\nnot run (the method refuses these settings):\n" + "\n".join(f"- {n}" for n in skipped))
     if args.csv:
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        with open(args.csv, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(rows)
+        Path(args.csv).write_text(cmp.to_csv(), encoding="utf-8")
         print(f"\nwrote {len(rows)} rows to {args.csv}")
     if args.json:
+        records = [r.to_dict() for r in cmp.runs]
         args.json.write_text(json.dumps(records, indent=1), encoding="utf-8")
         print(f"wrote {len(records)} run records to {args.json}")
     return 0

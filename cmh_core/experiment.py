@@ -39,6 +39,9 @@ class Run:
         What the method's callback reported during ``fit`` (loss curve).
     unpaired : float
         Fraction of training texts shuffled away from their images (`cmh_core.datasets.unpair`).
+    loss_terms : list of dict
+        Per callback call, the parts of the objective the method reported (``{"L_sim": ...}``
+        for deep methods; ``{}`` for methods that report only the total).
     model : CrossModalHasher or None
         The fitted model; not serialised.
     """
@@ -54,6 +57,7 @@ class Run:
     eval_seconds: float
     history: list[list[float]] = field(default_factory=list)
     unpaired: float = 0.0
+    loss_terms: list[dict[str, float]] = field(default_factory=list)
     model: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -131,8 +135,9 @@ def run_experiment(
     protocol : {"learned", "encoded"}
         Database codes protocol of `cmh_core.evaluation.evaluate`.
     callback : callable, optional
-        Forwarded to ``fit``: ``callback(iteration, objective, elapsed_s)``; the run also
-        records every call in ``history``.
+        Forwarded to ``fit``: ``callback(iteration, objective, elapsed_s)`` (or with a fourth
+        ``terms`` argument, see `CrossModalHasher.fit`); the run also records every call in
+        ``history`` and ``loss_terms``.
     unpaired : float
         Fraction in [0, 1] of training texts shuffled away from their images
         (`cmh_core.datasets.unpair` with ``random_state=seed``); above 0 the method must
@@ -145,15 +150,20 @@ def run_experiment(
     from cmh_core.datasets import unpair as _unpair
     from cmh_core.evaluation import evaluate
     from cmh_core.methods import get_method
+    from cmh_core.methods._base import _takes_terms
 
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     model = get_method(method, n_bits=n_bits, random_state=seed, **(params or {}))
     history: list[list[float]] = []
 
-    def _record(it: int, obj: float, elapsed: float) -> None:
+    loss_terms: list[dict[str, float]] = []
+    with_terms = callback is not None and _takes_terms(callback)
+
+    def _record(it: int, obj: float, elapsed: float, terms: dict[str, float]) -> None:
         history.append([int(it), float(obj), float(elapsed)])
+        loss_terms.append(dict(terms))
         if callback is not None:
-            callback(it, obj, elapsed)
+            callback(it, obj, elapsed, terms) if with_terms else callback(it, obj, elapsed)
 
     index = _unpair(ds, unpaired, random_state=seed) if unpaired else None  # validates the fraction
     t0 = time.perf_counter()
@@ -179,6 +189,7 @@ def run_experiment(
         fit_seconds=fit_s,
         eval_seconds=eval_s,
         history=history,
+        loss_terms=loss_terms,
         unpaired=float(unpaired),
         model=model,
     )

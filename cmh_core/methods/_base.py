@@ -32,7 +32,9 @@ defaults, no logic, no validation) and declares / implements:
   accepts for data of that size (default: what fits in `MEMORY_BUDGET_BYTES`); its docstring's
   first line says why, and `_check_n_bits` quotes it when refusing a larger value.
 
-The user's callback is called as ``callback(iteration: int, objective: float, elapsed_s: float)``.
+The user's callback is called as ``callback(iteration: int, objective: float, elapsed_s: float)``;
+a callback taking a fourth positional argument also gets ``terms: dict[str, float]``, the parts of
+the objective a method reports (``progress(it, obj, terms={...})``; deep methods' loss terms).
 
 The base class validates inputs and parameters, turns ``random_state`` into a
 `numpy.random.Generator`, times and forwards progress to the user's callback, thresholds
@@ -86,15 +88,30 @@ MEMORY_BUDGET_BYTES = 4 * 2**30
 Callback = Callable[[int, float, float], None]
 
 
-class _Progress:
-    """Times a fit and forwards ``(iteration, objective, elapsed_s)`` to the user's callback.
+def _takes_terms(callback: Callable) -> bool:
+    """Whether ``callback`` can be called with a fourth positional argument (the loss terms)."""
+    try:
+        inspect.signature(callback).bind(0, 0.0, 0.0, {})
+    except TypeError:
+        return False
+    except ValueError:  # no signature (some builtins): keep the documented three arguments
+        return False
+    return True
 
-    Subclasses call ``progress(iteration, objective)`` once per iteration; the base calls it once
-    with objective NaN at the end if the method reported nothing (methods without iterations).
+
+class _Progress:
+    """Times a fit and forwards ``(iteration, objective, elapsed_s[, terms])`` to the user's callback.
+
+    Subclasses call ``progress(iteration, objective)`` once per iteration (or epoch), and may pass
+    ``terms={"name": value, ...}``, the parts of the objective (a deep method's loss terms). A
+    callback that accepts a fourth positional argument receives that dict (empty when the method
+    has no parts); a three-argument callback gets ``(iteration, objective, elapsed_s)`` as always.
+    The base calls it once with objective NaN at the end if the method reported nothing.
     """
 
     def __init__(self, callback: Callback | None):
         self.callback = callback
+        self.with_terms = callback is not None and _takes_terms(callback)
         self.t0 = time.perf_counter()
         self.calls = 0
 
@@ -103,10 +120,15 @@ class _Progress:
         """True when the user gave a callback: only then is an objective worth computing."""
         return self.callback is not None
 
-    def __call__(self, iteration: int, objective: float) -> None:
+    def __call__(self, iteration: int, objective: float, terms: dict[str, float] | None = None) -> None:
         self.calls += 1
-        if self.callback is not None:
-            self.callback(int(iteration), float(objective), float(time.perf_counter() - self.t0))
+        if self.callback is None:
+            return
+        args = (int(iteration), float(objective), float(time.perf_counter() - self.t0))
+        if self.with_terms:
+            self.callback(*args, {str(k): float(v) for k, v in (terms or {}).items()})
+        else:
+            self.callback(*args)
 
 
 class CrossModalHasher(BaseEstimator):
@@ -236,7 +258,9 @@ class CrossModalHasher(BaseEstimator):
             Labels of the text rows for unpaired data (only where ``supports_unpaired``).
         callback : callable, optional
             ``callback(iteration: int, objective: float, elapsed_s: float)``, called once per
-            iteration (once at the end, objective NaN, for methods without iterations).
+            iteration (once at the end, objective NaN, for methods without iterations); a
+            callback with a fourth positional parameter also receives the objective's parts
+            as ``terms: dict[str, float]`` (empty for methods that report none).
 
         Returns
         -------

@@ -1,0 +1,328 @@
+"""A comparison = methods × code lengths × seeds on one dataset split, one `Run` per cell.
+
+This is the one experiment grid of the project: ``python -m cmh_core bench``, the app's Compare
+page and the comparison HTML report are all built from `run_comparison` and `Comparison`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cmh_core.datasets import CrossModalDataset, load_dataset
+from cmh_core.experiment import Run, run_experiment
+
+__all__ = ["Comparison", "format_table", "plan_comparison", "run_comparison", "run_row"]
+
+# (method, n_bits, seed) -> an earlier Run to reuse, or None to train
+Lookup = Callable[[str, int, int], Run | None]
+# (runs done, runs planned, the Run just finished, whether it was reused)
+Progress = Callable[[int, int, Run, bool], None]
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """One flat table/CSV row of a run; the tie-expected mAP only when the report carries it."""
+    row: dict[str, Any] = {
+        "dataset": run.dataset,
+        "method": run.method,
+        "n_bits": run.n_bits,
+        "seed": run.seed,
+        "protocol": run.protocol,
+        "map_i2t": run.map_i2t,
+        "map_t2i": run.map_t2i,
+    }
+    for task in ("i2t", "t2i"):
+        expected = run.report.get(task, {}).get("mAP_expected")
+        if expected is not None:
+            row[f"map_{task}_expected"] = float(expected)
+    row["fit_seconds"] = run.fit_seconds
+    return row
+
+
+def _cell(vals: list[float], digits: int) -> str:
+    """``mean ± std`` over seeds; the mean alone for one seed (a spread of one value means nothing)."""
+    if not vals:
+        return "n/a"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{np.mean(vals):.{digits}f} ± {np.std(vals):.{digits}f}"
+
+
+def format_table(rows: list[dict], bits: Sequence[int]) -> str:
+    """Paper-style markdown tables from per-run rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One per run (`run_row`), with keys ``method, n_bits, seed, map_i2t, map_t2i,
+        fit_seconds`` and, when the evaluation reports them, ``map_i2t_expected, map_t2i_expected``.
+    bits : sequence of int
+        Column order.
+
+    Returns
+    -------
+    str
+        Tables for I→T and T→I mAP (each followed by its tie-expected table when the rows carry
+        one) and training seconds; each cell is ``mean ± std`` over seeds, the value alone for
+        one seed.
+    """
+    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    methods: list[str] = []
+    for r in rows:
+        groups[(r["method"], r["n_bits"])].append(r)
+        if r["method"] not in methods:
+            methods.append(r["method"])
+    tables = [
+        ("map_i2t", "mAP, image → text (I→T), ties broken by database order", 3),
+        ("map_i2t_expected", "mAP, image → text (I→T), tie-expected", 3),
+        ("map_t2i", "mAP, text → image (T→I), ties broken by database order", 3),
+        ("map_t2i_expected", "mAP, text → image (T→I), tie-expected", 3),
+        ("fit_seconds", "training seconds", 2),
+    ]
+    out = []
+    for key, title, digits in tables:
+        if not any(r.get(key) is not None for r in rows):
+            continue
+        head = ["method", *[f"{b} bits" for b in bits]]
+        lines = [title, "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for m in methods:
+            cells = [
+                _cell([r[key] for r in groups.get((m, b), []) if r.get(key) is not None], digits)
+                for b in bits
+            ]
+            lines.append("| " + " | ".join([m, *cells]) + " |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def plan_comparison(
+    ds: CrossModalDataset, methods: Sequence[str], bits: Sequence[int], unpaired: float = 0.0
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """(method, bits) pairs to run, and a note for each pair the method refuses up front.
+
+    A method refuses code lengths above its ``max_n_bits`` for this training set (e.g. sparse codes
+    need K < n) and unpaired data unless it supports it; one refused pair must not end a comparison.
+    Unknown method names raise ``ValueError`` here, before any training.
+
+    Returns
+    -------
+    combos : list of (str, int)
+        Registered method name and code length of every runnable pair.
+    skipped : list of str
+        One human-readable reason per refused pair.
+    """
+    from cmh_core.methods import method_class
+
+    if not 0.0 <= unpaired <= 1.0:
+        raise ValueError(f"unpaired must be a fraction in [0, 1], got {unpaired}; use e.g. 1.0")
+    tr = ds.split.train
+    n_features = {"image": ds.image_features.shape[1], "text": ds.text_features.shape[1]}
+    combos, skipped = [], []
+    for m in methods:
+        cls = method_class(m)
+        if unpaired > 0 and not cls.supports_unpaired:
+            skipped.append(f"{cls.name}: needs paired data (unpaired fraction {unpaired})")
+            continue
+        for b in bits:
+            limit = cls(n_bits=b).max_n_bits(n_features, len(tr))
+            if b > limit:
+                skipped.append(
+                    f"{cls.name} at {b} bits: the largest n_bits for {len(tr)} training items is {limit}"
+                )
+            else:
+                combos.append((cls.name, int(b)))
+    return combos, skipped
+
+
+@dataclass
+class Comparison:
+    """Every run of a methods × bits × seeds grid on one dataset, plus what was not run.
+
+    Attributes
+    ----------
+    dataset : str
+        Dataset name.
+    methods : list of str
+        Registered method names, in the order asked.
+    bits : list of int
+        Code lengths, in the order asked.
+    seeds : list of int
+        Seeds (``random_state``) of every cell.
+    protocol : str
+        ``"learned"`` or ``"encoded"``.
+    unpaired : float
+        Fraction of unpaired training texts.
+    runs : list of Run
+        One per runnable (method, bits, seed), in grid order.
+    skipped : list of str
+        Why each refused (method, bits) pair was not run.
+    reused : int
+        How many runs came from the caller's `lookup` instead of training.
+    """
+
+    dataset: str
+    methods: list[str]
+    bits: list[int]
+    seeds: list[int]
+    protocol: str = "learned"
+    unpaired: float = 0.0
+    runs: list[Run] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    reused: int = 0
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One `run_row` per run."""
+        return [run_row(r) for r in self.runs]
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per (method, bits): seed count, mean and std of mAP both ways and fit seconds.
+
+        Keys: ``method, n_bits, n_seeds, map_i2t_mean, map_i2t_std, map_t2i_mean, map_t2i_std,
+        fit_seconds_mean, fit_seconds_std`` (std is 0.0 for one seed, population std otherwise).
+        """
+        groups: dict[tuple[str, int], list[Run]] = defaultdict(list)
+        for r in self.runs:
+            groups[(r.method, r.n_bits)].append(r)
+        out = []
+        for (m, b), runs in groups.items():
+            row: dict[str, Any] = {"method": m, "n_bits": b, "n_seeds": len(runs)}
+            for key, vals in (
+                ("map_i2t", [r.map_i2t for r in runs]),
+                ("map_t2i", [r.map_t2i for r in runs]),
+                ("fit_seconds", [r.fit_seconds for r in runs]),
+            ):
+                row[f"{key}_mean"] = float(np.mean(vals))
+                row[f"{key}_std"] = float(np.std(vals))
+            out.append(row)
+        return out
+
+    def table(self) -> str:
+        """`format_table` of the runs (markdown)."""
+        return format_table(self.rows(), self.bits)
+
+    def to_csv(self) -> str:
+        """Per-run rows as CSV text (header from the union of the rows' keys)."""
+        rows = self.rows()
+        buf = io.StringIO()
+        fields = list(dict.fromkeys(k for r in rows for k in r)) or ["method", "n_bits", "seed"]
+        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form; runs via `Run.to_dict` (models left out)."""
+        return {
+            "dataset": self.dataset,
+            "methods": list(self.methods),
+            "bits": list(self.bits),
+            "seeds": list(self.seeds),
+            "protocol": self.protocol,
+            "unpaired": self.unpaired,
+            "runs": [r.to_dict() for r in self.runs],
+            "skipped": list(self.skipped),
+            "reused": self.reused,
+        }
+
+    def to_json(self, **kw) -> str:
+        """``json.dumps(self.to_dict())``; extra keywords go to `json.dumps`."""
+        return json.dumps(self.to_dict(), **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Comparison:
+        """Rebuild a comparison written by `to_dict` (runs without models)."""
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "runs"}
+        return cls(**known, runs=[Run.from_dict(r) for r in d.get("runs", [])])
+
+
+def _check_seeds(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, bool) or not isinstance(seeds, int | Sequence):
+        raise ValueError(f"seeds must be a count (int >= 1) or a list of ints, got {seeds!r}")
+    out = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not out:
+        raise ValueError(f"seeds must name at least one seed, got {seeds!r}; use e.g. seeds=1")
+    return out
+
+
+def run_comparison(
+    dataset: str | CrossModalDataset,
+    methods: Sequence[str],
+    bits: Sequence[int],
+    seeds: int | Sequence[int] = 1,
+    *,
+    protocol: str = "learned",
+    unpaired: float = 0.0,
+    params: dict[str, dict[str, Any]] | None = None,
+    lookup: Lookup | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Train and evaluate every (method, bits, seed) of the grid with `run_experiment`.
+
+    Parameters
+    ----------
+    dataset : str or CrossModalDataset
+        A name or path for `load_dataset`, or a loaded dataset.
+    methods : sequence of str
+        Registered method names (case-insensitive); at least one.
+    bits : sequence of int
+        Code lengths; pairs a method refuses are listed in ``skipped``, not run.
+    seeds : int or sequence of int
+        A count (seeds ``0 .. seeds-1``) or the seeds themselves.
+    protocol, unpaired
+        As in `run_experiment`.
+    params : dict, optional
+        ``{method name: hyper-parameters}``; methods not named keep their defaults.
+    lookup : callable, optional
+        ``lookup(method, n_bits, seed)`` returns an earlier `Run` of the same settings (the
+        app's session runs) to reuse instead of training, or None.
+    progress : callable, optional
+        ``progress(done, total, run, reused)`` after each cell.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ValueError
+        Empty method or bit lists, no seeds, unknown methods, or nothing runnable.
+    """
+    if not methods:
+        raise ValueError("a comparison needs at least one method; pick one or more methods")
+    if not bits or any(isinstance(b, bool) or int(b) < 1 for b in bits):
+        raise ValueError(f"bits must be a non-empty list of positive code lengths, got {list(bits)}")
+    seed_list = _check_seeds(seeds)
+    ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    combos, skipped = plan_comparison(ds, methods, bits, unpaired)
+    if not combos:
+        raise ValueError("nothing to run: " + "; ".join(skipped))
+    by_name = {k.lower(): v for k, v in (params or {}).items()}
+    cmp = Comparison(
+        dataset=ds.name,
+        methods=list(dict.fromkeys(m for m, _ in combos)),
+        bits=[int(b) for b in bits],
+        seeds=seed_list,
+        protocol=protocol,
+        unpaired=float(unpaired),
+        skipped=skipped,
+    )
+    jobs = [(m, b, s) for m, b in combos for s in seed_list]
+    for i, (m, b, s) in enumerate(jobs, 1):
+        run = lookup(m, b, s) if lookup is not None else None
+        reused = run is not None
+        if run is None:
+            run = run_experiment(
+                ds, m, n_bits=b, seed=s, params=by_name.get(m.lower()), protocol=protocol, unpaired=unpaired
+            )
+        cmp.runs.append(run)
+        cmp.reused += int(reused)
+        if progress is not None:
+            progress(i, len(jobs), run, reused)
+    return cmp
