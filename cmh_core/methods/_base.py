@@ -89,14 +89,16 @@ Callback = Callable[[int, float, float], None]
 
 
 def _takes_terms(callback: Callable) -> bool:
-    """Whether ``callback`` can be called with a fourth positional argument (the loss terms)."""
+    """Whether ``callback`` names a fourth positional parameter (for the loss terms).
+
+    ``*args`` does not count, so ``lambda *a: ...`` keeps receiving the documented three values.
+    """
     try:
-        inspect.signature(callback).bind(0, 0.0, 0.0, {})
-    except TypeError:
+        params = inspect.signature(callback).parameters.values()
+    except (TypeError, ValueError):  # no signature (some builtins): the documented three arguments
         return False
-    except ValueError:  # no signature (some builtins): keep the documented three arguments
-        return False
-    return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional for p in params) >= 4
 
 
 class _Progress:
@@ -104,7 +106,7 @@ class _Progress:
 
     Subclasses call ``progress(iteration, objective)`` once per iteration (or epoch), and may pass
     ``terms={"name": value, ...}``, the parts of the objective (a deep method's loss terms). A
-    callback that accepts a fourth positional argument receives that dict (empty when the method
+    callback that names a fourth positional parameter receives that dict (empty when the method
     has no parts); a three-argument callback gets ``(iteration, objective, elapsed_s)`` as always.
     The base calls it once with objective NaN at the end if the method reported nothing.
     """
