@@ -149,7 +149,7 @@ def _your_ranks(extra: list[dict], order: np.ndarray, dist: np.ndarray, n_db: in
     for t in np.flatnonzero(order >= n_db):
         it = extra[int(order[t]) - n_db]
         lines.append(f"“{it['name'][:60]}”: distance {int(dist[t])}, rank {t + 1} of {len(order)}")
-    st.markdown(":violet-badge[yours] " + " · ".join(lines))
+    st.markdown(":violet-badge[yours] in this ranking: " + " · ".join(lines))
 
 
 def show_results(
