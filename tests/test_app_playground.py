@@ -136,6 +136,7 @@ def test_uploaded_copy_is_found_at_the_originals_distance_and_removed(ds, codes)
     assert not at.error, [e.value for e in at.error]
     (item,) = at.session_state["cmh_custom"][next(iter(at.session_state["cmh_custom"]))]
     np.testing.assert_array_equal(item["code"], codes["image_database"][j])  # exactly the original's code
+    assert any(e.label.startswith("Add your own item (1 of 20") for e in at.expander)
 
     _by_key(at.button_group, "query_modality").set_value("text").run()  # caption query -> images
     assert not at.exception, at.exception

@@ -148,29 +148,49 @@ def code_caption(ds: CrossModalDataset, model, text: str) -> tuple[np.ndarray, n
     return model.encode(x[None, :], "text")[0], x, unknown
 
 
-def _add_picture(ds, key: RunKey, run, up) -> None:
+MESSAGE_KEY = "cmh_custom_msg"  # one-shot (kind, text) left by an add callback for the next run
+
+
+def _say(kind: str, text: str) -> None:
+    st.session_state.setdefault(MESSAGE_KEY, []).append((kind, text))
+
+
+def _add_picture(ds: CrossModalDataset, key: RunKey, model) -> None:
+    """Button callback (runs before the rerun, so the count, results and map already include it)."""
+    up = st.session_state.get("custom_upload")
+    if up is None:
+        _say("error", "No picture uploaded; drop a PNG, JPEG or WebP file above, then add it.")
+        return
     try:
-        code, x, thumb = code_image(ds, run.model, up.getvalue())
+        code, x, thumb = code_image(ds, model, up.getvalue())
         add_item(key, "image", up.name, code, x, thumb)
     except ValueError as e:
-        st.error(str(e))
+        _say("error", str(e))
         return
-    st.success(f"Added your picture {up.name!r}: it now searches and is found like a database image.")
+    _say("success", f"Added your picture {up.name!r}: it now ranks and is found like a database image.")
 
 
-def _add_caption(ds, key: RunKey, run, text: str) -> None:
+def _add_caption(ds: CrossModalDataset, key: RunKey, model) -> None:
+    """Button callback for a typed caption."""
+    text = str(st.session_state.get("custom_text") or "")
     if not text.strip():
-        st.error("The caption is empty; type a few words such as 'a koala in a tree', then add it.")
+        _say("error", "The caption is empty; type a few words such as 'a koala in a tree', then add it.")
         return
     try:
-        code, x, unknown = code_caption(ds, run.model, text)
+        code, x, unknown = code_caption(ds, model, text)
         add_item(key, "text", text.strip(), code, x)
     except ValueError as e:
-        st.error(str(e))
+        _say("error", str(e))
         return
     if unknown:
-        st.warning(f"Not in the vocabulary, ignored: {', '.join(unknown)}.")
-    st.success(f"Added your caption “{text.strip()}”.")
+        _say("warning", f"Not in the vocabulary, ignored: {', '.join(unknown)}.")
+    _say("success", f"Added your caption “{text.strip()}”.")
+
+
+def _messages() -> None:
+    show = {"error": st.error, "warning": st.warning, "success": st.success}
+    for kind, text in st.session_state.pop(MESSAGE_KEY, []):
+        show[kind](text)
 
 
 def _item_list(key: RunKey, items: list[dict]) -> None:
@@ -185,22 +205,27 @@ def _item_list(key: RunKey, items: list[dict]) -> None:
 def custom_items_ui(ds: CrossModalDataset, key: RunKey, run) -> list[dict[str, Any]]:
     """Expander to add a picture or a caption of your own and to remove them; returns the run's items."""
     items = custom_items(key)
-    with st.expander(f"Add your own item ({len(items)} of {MAX_ITEMS} in this session)"):
+    with st.expander(f"Add your own item ({len(items)} of {MAX_ITEMS} for this run)"):
         st.caption(
             "Your picture or caption is coded by this run's hash function, as a new item would be "
             "without retraining, and joins the database: it shows in the results (marked yours) and on "
             "the Code Map. It stays in this browser session only and is never saved."
         )
+        args = (ds, key, run.model)  # callbacks run before the rerun: the count and results include the item
         left, right = st.columns(2)
         up = left.file_uploader(
             "A picture of your own", type=["png", "jpg", "jpeg", "webp"], key="custom_upload"
         )
-        if left.button("Add this picture", key="custom_add_image", disabled=up is None):
-            _add_picture(ds, key, run, up)
-        text = right.text_input("A caption of your own", placeholder="a koala in a tree", key="custom_text")
-        if right.button("Add this caption", key="custom_add_text"):
-            _add_caption(ds, key, run, text)
-        items = custom_items(key)
+        left.button(
+            "Add this picture",
+            key="custom_add_image",
+            disabled=up is None,
+            on_click=_add_picture,
+            args=args,
+        )
+        right.text_input("A caption of your own", placeholder="a koala in a tree", key="custom_text")
+        right.button("Add this caption", key="custom_add_text", on_click=_add_caption, args=args)
+        _messages()
         if items:
             _item_list(key, items)
     return custom_items(key)
