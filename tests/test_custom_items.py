@@ -12,7 +12,9 @@ from ui.custom_items import (
     code_image,
     custom_items,
     item_codes,
+    recode_items,
     remove_item,
+    runs_with_items,
 )
 from ui.state import RunKey
 
@@ -92,3 +94,19 @@ def test_store_keeps_small_copies_and_refuses_past_the_cap():
     assert len(custom_items(KEY, state)) == MAX_ITEMS
     with pytest.raises(ValueError, match="modality must be 'image' or 'text'"):
         add_item(OTHER, "audio", "x", code, np.zeros(1), state=state)
+
+
+def test_items_of_another_run_are_recoded_from_their_features(tux, tux_fitted):
+    state: dict = {}
+    m32, m64 = tux_fitted("DCH", n_bits=32, random_state=0), tux_fitted("DCH", n_bits=64, random_state=0)
+    i = int(tux.split.database[0])
+    x_img, x_txt = tux.image_features[i], tux.text_features[i]
+    add_item(KEY, "image", "pic", m32.encode(x_img[None], "image")[0], x_img, b"png", state=state)
+    add_item(KEY, "text", "cap", m32.encode(x_txt[None], "text")[0], x_txt, state=state)
+    assert runs_with_items(OTHER, state) == [KEY] and runs_with_items(KEY, state) == []
+    assert recode_items(OTHER, KEY, m64, state) == 2
+    img, txt = custom_items(OTHER, state)
+    np.testing.assert_array_equal(img["code"], m64.encode(tux.image_features[[i]], "image")[0])
+    np.testing.assert_array_equal(txt["code"], m64.encode(tux.text_features[[i]], "text")[0])
+    assert img["thumb"] == b"png" and img["code"].shape == (8,)
+    assert len(custom_items(KEY, state)) == 2  # the source run keeps its own

@@ -32,6 +32,8 @@ __all__ = [
     "remove_item",
     "clear_items",
     "item_codes",
+    "runs_with_items",
+    "recode_items",
     "code_image",
     "code_caption",
     "custom_items_ui",
@@ -105,6 +107,26 @@ def clear_items(key: RunKey, state: MutableMapping | None = None) -> None:
     store = dict(s.get(STORE_KEY, {}))
     store.pop(key, None)
     s[STORE_KEY] = store
+
+
+def runs_with_items(key: RunKey, state: MutableMapping | None = None) -> list[RunKey]:
+    """Other runs on ``key``'s dataset that hold items (whose feature rows this run can code)."""
+    store = _state(state).get(STORE_KEY, {})
+    return [k for k, items in store.items() if k != key and k.dataset == key.dataset and items]
+
+
+def recode_items(key: RunKey, source: RunKey, model, state: MutableMapping | None = None) -> int:
+    """Code the items of run ``source`` with ``model`` (run ``key``'s) from their feature rows.
+
+    The out-of-sample step again, for another hash function: no file is read twice. Items beyond
+    the cap are left out. Returns how many were added.
+    """
+    room = MAX_ITEMS - len(custom_items(key, state))
+    todo = custom_items(source, state)[: max(room, 0)]
+    for it in todo:
+        code = model.encode(it["feature"][None, :], it["modality"])[0]
+        add_item(key, it["modality"], it["name"], code, it["feature"], it["thumb"], state)
+    return len(todo)
 
 
 def item_codes(items: list[dict[str, Any]], modality: str, n_bytes: int) -> tuple[list[dict], np.ndarray]:
@@ -228,6 +250,16 @@ def custom_items_ui(ds: CrossModalDataset, key: RunKey, run) -> list[dict[str, A
         _messages()
         if items:
             _item_list(key, items)
+        others = runs_with_items(key)
+        if others and not items:  # items added under another run: code them with this one
+            other = others[-1]
+            n = len(custom_items(other))
+            st.button(
+                f"Code your {n} item{'s' if n > 1 else ''} from {other.label()} with this run",
+                key="custom_recode",
+                on_click=recode_items,
+                args=(key, other, run.model),
+            )
     return custom_items(key)
 
 
