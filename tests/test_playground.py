@@ -162,3 +162,25 @@ def test_place_near_sits_on_an_equal_code_else_between_the_nearest():
     assert place_near(DB[:0], DB, xy).shape == (0, 2)
     with pytest.raises(ValueError, match="ref_xy must be"):
         place_near(DB[:1], DB, xy[:3])
+
+
+def test_own_items_are_one_labelled_star_trace_with_their_ids():
+    from cmh_core import plotting
+
+    xy = np.zeros((4, 2))
+    fig = plotting.code_map_figure(
+        xy, ["image:1", "image:2", "text:1", "text:2"], ["a"] * 4, ["image"] * 2 + ["text"] * 2, ["h"] * 4
+    )
+    n = len(fig.data)
+    plotting.add_own_items(
+        fig, [[1, 2], [3, 4]], ["yours:0", "yours:1"], ["my koala", "x" * 40], ["image", "text"]
+    )
+    assert len(fig.data) == n + 1
+    t = fig.data[-1]
+    assert t.name == "yours" and list(t.ids) == ["yours:0", "yours:1"]
+    assert (
+        list(t.marker.symbol) == ["star", "star-diamond"] and t.text[0] == "my koala" and len(t.text[1]) == 24
+    )
+    assert len(plotting.add_own_items(fig, np.zeros((0, 2)), [], [], []).data) == n + 1  # nothing to add
+    with pytest.raises(ValueError, match="one entry per added item"):
+        plotting.add_own_items(fig, [[0, 0]], ["yours:0"], [], ["image"])
