@@ -200,11 +200,12 @@ def show_results(
                 shared = [ds.label_names[k] for k in np.flatnonzero(ranked["shared"][s])]
                 rel = bool(ranked["relevant"][s]) if query_labels is not None else None
                 result_card(ds, int(db[row]), db_modality, d, rel, shared)
-    _bit_compare(ds, code, db_codes, ranked, db, n_bits, limit)
+    name = "query" if original is None else "flipped query"
+    _bit_compare(ds, code, db_codes, ranked, db, n_bits, limit, name)
     return ranked
 
 
-def _bit_compare(ds, code, db_codes, ranked, db, n_bits: int, limit: int) -> None:
+def _bit_compare(ds, code, db_codes, ranked, db, n_bits: int, limit: int, name: str = "query") -> None:
     st.subheader("Bits: the query beside a result")
     top = list(range(min(limit, len(db))))
     t = st.selectbox(
@@ -216,9 +217,7 @@ def _bit_compare(ds, code, db_codes, ranked, db, n_bits: int, limit: int) -> Non
         key=f"bit_result_{np.asarray(code).tobytes().hex()}",  # new query, new options: new widget
     )
     bits, differ = differing_bits(code, db_codes[ranked["order"][t]], n_bits)
-    st.plotly_chart(
-        plotting.bit_strip_figure(bits[0], bits[1], ("query", f"result #{t + 1}")), key="bit_strip"
-    )
+    st.plotly_chart(plotting.bit_strip_figure(bits[0], bits[1], (name, f"result #{t + 1}")), key="bit_strip")
     st.caption(
         f"{int(differ.sum())} of {n_bits} bits differ (the Hamming distance); "
         f"result labels: {label_text(ds, int(db[ranked['order'][t]]))}."
