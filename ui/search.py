@@ -119,7 +119,26 @@ def search_view(
     query_labels: np.ndarray | None,
     mine: list[dict] | None = None,
 ) -> dict[str, Any]:
-    """The bit playground for ``code``, then the results of the (possibly flipped) code with your items."""
+    """The bit playground for ``code``, then the results of the (possibly flipped) code with your items.
+
+    Parameters
+    ----------
+    code : ndarray of uint8, shape (n_bytes,)
+        The query's packed code, before any flip.
+    db_codes : ndarray of uint8, shape (n_db, n_bytes)
+        The database of the other modality (`ui.runs.codes_for`), rows in ``ds.split.database`` order.
+    db_modality : {"image", "text"}
+    n_bits : int
+    query_labels : ndarray of {0, 1}, shape (c,), or None
+        None for typed and uploaded queries (no AP).
+    mine : list of dict, optional
+        This run's added items (`ui.custom_items.custom_items`); those of ``db_modality`` are ranked.
+
+    Returns
+    -------
+    dict
+        `ui.results.rank_query` of the shown (flipped) code over the database.
+    """
     flipped, flips = bit_playground(ds, code, db_codes, db_modality, n_bits)
     extra = [it for it in mine or [] if it["modality"] == db_modality]
     original = code if flips else None
