@@ -38,6 +38,7 @@ __all__ = [
     "bit_correlation_figure",
     "code_map_figure",
     "bit_strip_figure",
+    "add_own_items",
 ]
 
 #: Categorical colours, colour-blind-safe ones first, then enough distinct others for 61 labels.
@@ -570,5 +571,68 @@ def code_map_figure(
         legend={"itemsizing": "constant"},
         height=560,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Playground: your own items on the code map
+# ---------------------------------------------------------------------------------------------
+
+OWN_ITEM_COLOUR: str = "#7b2cbf"
+OWN_ITEM_SYMBOLS: dict[str, str] = {"image": "star", "text": "star-diamond"}
+
+
+def add_own_items(
+    fig: go.Figure, coords, ids: Sequence[str], labels: Sequence[str], modalities: Sequence[str]
+) -> go.Figure:
+    """Add the items a user added (out-of-sample codes) to a `code_map_figure`: labelled stars.
+
+    Parameters
+    ----------
+    fig : go.Figure
+        A code map; one trace is appended (returned for chaining).
+    coords : array-like, shape (n, 2)
+        Their map positions (`cmh_core.playground.place_near`).
+    ids : sequence of str, length n
+        Point ids (e.g. ``"yours:0"``), distinct from the database's, so a selection names them.
+    labels : sequence of str, length n
+        Text written beside each star (the caption or file name).
+    modalities : sequence of str, length n
+        ``"image"`` (star) or ``"text"`` (star-diamond).
+
+    Returns
+    -------
+    go.Figure
+        The same figure; nothing is added when ``n == 0``.
+    """
+    P = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    if not (len(ids) == len(labels) == len(modalities) == len(P)):
+        raise ValueError(
+            f"coords ({len(P)}), ids ({len(ids)}), labels ({len(labels)}) and modalities "
+            f"({len(modalities)}) must have one entry per added item"
+        )
+    if len(P) == 0:
+        return fig
+    short = [t if len(t) <= 24 else t[:23] + "…" for t in map(str, labels)]
+    fig.add_trace(
+        go.Scatter(  # SVG, not WebGL: a handful of points whose text labels must render crisply
+            x=P[:, 0],
+            y=P[:, 1],
+            ids=[str(i) for i in ids],
+            mode="markers+text",
+            name="yours",
+            text=short,
+            textposition="top center",
+            textfont={"color": OWN_ITEM_COLOUR},
+            marker={
+                "symbol": [OWN_ITEM_SYMBOLS.get(m, "star") for m in modalities],
+                "size": 18,
+                "color": OWN_ITEM_COLOUR,
+                "line": {"width": 1.5, "color": "#111111"},
+            },
+            customdata=[f"your {m}: {t}" for m, t in zip(modalities, labels, strict=True)],
+            hovertemplate="%{customdata}<extra></extra>",
+        )
     )
     return fig

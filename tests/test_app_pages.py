@@ -78,7 +78,9 @@ def test_search_all_unknown_words_is_an_error_not_an_exception(trained):
 def test_search_corrupt_upload_is_an_error_not_an_exception(trained):
     at = _open("pages/3_Search.py", trained)
     _by_key(at.button_group, "query_source").set_value("Upload an image").run()
-    at.file_uploader[0].set_value(("broken.png", b"\x89PNG not really an image", "image/png")).run()
+    _by_key(at.file_uploader, "upload").set_value(
+        ("broken.png", b"\x89PNG not really an image", "image/png")
+    ).run()
     assert not at.exception
     assert any("not a readable image" in e.value for e in at.error)
 
@@ -180,7 +182,7 @@ def test_search_real_upload_finds_captions(trained):
     ds.thumbnail(int(ds.split.query[0])).save(buf, format="PNG")
     at = _open("pages/3_Search.py", trained)
     _by_key(at.button_group, "query_source").set_value("Upload an image").run()
-    at.file_uploader[0].set_value(("frog.png", buf.getvalue(), "image/png")).run()
+    _by_key(at.file_uploader, "upload").set_value(("frog.png", buf.getvalue(), "image/png")).run()
     assert not at.exception and not at.error
     dists = [int(m.group(1)) for md in at.markdown if (m := re.search(r"`d = (\d+)`", md.value))]
     assert len(dists) >= 10 and dists == sorted(dists)

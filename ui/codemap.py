@@ -11,9 +11,11 @@ import streamlit as st
 from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.experiment import Run
+from cmh_core.playground import place_near
+from ui.custom_items import custom_items
 from ui.gallery import item_grid
 from ui.results import map_points, parse_item_id, selected_ids, selection_rows
-from ui.runs import map_coords, mark_umap, umap_ready
+from ui.runs import map_codes, map_coords, mark_umap, umap_ready
 from ui.state import RunKey, query_choice
 
 __all__ = ["code_map"]
@@ -61,6 +63,26 @@ def _csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+OWN_PREFIX = "yours:"  # point ids of your own items ("yours:<item id>"), never a dataset index
+
+
+def _own_items(fig, key: RunKey, run: Run, xy: np.ndarray) -> list[dict]:
+    """Draw this run's added items as labelled stars beside their nearest database codes; return them."""
+    mine = custom_items(key)
+    if not mine:
+        return []
+    codes = np.stack([it["code"] for it in mine])  # (n_mine, n_bytes)
+    pos = place_near(codes, map_codes(key, run), xy)
+    ids = [f"{OWN_PREFIX}{it['id']}" for it in mine]
+    plotting.add_own_items(fig, pos, ids, [it["name"] for it in mine], [it["modality"] for it in mine])
+    st.caption(
+        f"Stars: your {len(mine)} item{'s' if len(mine) > 1 else ''} (added on the Search page), each drawn "
+        "at the mean position of the database codes nearest it in Hamming distance (on a copy of a "
+        "database item when their codes are equal): the map itself is not recomputed."
+    )
+    return mine
+
+
 @st.fragment
 def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
     """The map (colour choice, optional image–caption lines, lasso/box selection) and its gallery."""
@@ -79,8 +101,15 @@ def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
     fig = plotting.code_map_figure(
         xy, pts["ids"], pts["colour"], pts["symbol"], pts["hover"], pts["pairs"] if lines else None
     )
+    mine = _own_items(fig, key, run, xy)
     event = st.plotly_chart(fig, key=MAP_KEY, on_select="rerun", selection_mode=("lasso", "box", "points"))
     ids = selected_ids(event)
+    yours = [i for i in ids if i.startswith(OWN_PREFIX)]
+    ids = [i for i in ids if not i.startswith(OWN_PREFIX)]
+    if yours:
+        names = {f"{OWN_PREFIX}{it['id']}": it["name"] for it in mine}
+        picked = ", ".join(f"“{names[i]}”" for i in yours if i in names)
+        st.markdown(f":violet-badge[yours] selected: {picked}")
     if not ids:
         st.info("Draw a lasso or a box on the map (toolbar, top right) to see the selected items here.")
         return

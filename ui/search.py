@@ -10,12 +10,22 @@ import streamlit as st
 from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.datasets.featurize import featurize_image, featurize_text, text_query_terms
+from cmh_core.playground import rank_with_extra
+from ui.custom_items import custom_card, item_codes
 from ui.data import square_thumbnail
 from ui.gallery import CARD_HEIGHT, label_text, result_card
+from ui.playground import bit_playground
 from ui.results import differing_bits, group_by_distance, parse_item_id, rank_query
 from ui.state import query_choice, set_query_choice
 
-__all__ = ["query_set_picker", "typed_query", "uploaded_query", "show_results", "query_set_code"]
+__all__ = [
+    "query_set_picker",
+    "typed_query",
+    "uploaded_query",
+    "search_view",
+    "show_results",
+    "query_set_code",
+]
 
 PER_PAGE = 12
 OTHER = {"image": "text", "text": "image"}
@@ -100,6 +110,67 @@ def uploaded_query(ds: CrossModalDataset, model) -> np.ndarray | None:
     return model.encode(x[None, :], "image")[0]
 
 
+def search_view(
+    ds: CrossModalDataset,
+    code: np.ndarray,
+    db_codes: np.ndarray,
+    db_modality: str,
+    n_bits: int,
+    query_labels: np.ndarray | None,
+    mine: list[dict] | None = None,
+) -> dict[str, Any]:
+    """The bit playground for ``code``, then the results of the (possibly flipped) code with your items.
+
+    Parameters
+    ----------
+    code : ndarray of uint8, shape (n_bytes,)
+        The query's packed code, before any flip.
+    db_codes : ndarray of uint8, shape (n_db, n_bytes)
+        The database of the other modality (`ui.runs.codes_for`), rows in ``ds.split.database`` order.
+    db_modality : {"image", "text"}
+    n_bits : int
+    query_labels : ndarray of {0, 1}, shape (c,), or None
+        None for typed and uploaded queries (no AP).
+    mine : list of dict, optional
+        This run's added items (`ui.custom_items.custom_items`); those of ``db_modality`` are ranked.
+
+    Returns
+    -------
+    dict
+        `ui.results.rank_query` of the shown (flipped) code over the database.
+    """
+    flipped, flips = bit_playground(ds, code, db_codes, db_modality, n_bits)
+    extra = [it for it in mine or [] if it["modality"] == db_modality]
+    original = code if flips else None
+    labels = query_labels
+    return show_results(ds, flipped, db_codes, db_modality, n_bits, labels, original=original, extra=extra)
+
+
+def _ap_metrics(ranked: dict, query_labels, original_ap: float | None) -> None:
+    if query_labels is None:
+        st.caption(
+            "A typed or uploaded query has no labels, so there is no AP and no relevant mark: "
+            "the ranking below is all there is."
+        )
+        return
+    c = st.columns(3)
+    delta = None if original_ap is None else f"{ranked['ap'] - original_ap:+.4f} vs. the unflipped code"
+    c[0].metric("AP of this query", f"{ranked['ap']:.4f}", delta=delta)
+    c[1].metric("Relevant in the top 10", int(ranked["relevant"][:10].sum()))
+    c[2].metric("Relevant in the database", int(ranked["relevant"].sum()))
+
+
+def _your_ranks(extra: list[dict], order: np.ndarray, dist: np.ndarray, n_db: int) -> None:
+    """One line per added item: its distance and rank among database + your items."""
+    if not extra:
+        return
+    lines = []
+    for t in np.flatnonzero(order >= n_db):
+        it = extra[int(order[t]) - n_db]
+        lines.append(f"“{it['name'][:60]}”: distance {int(dist[t])}, rank {t + 1} of {len(order)}")
+    st.markdown(":violet-badge[yours] in this ranking: " + " · ".join(lines))
+
+
 def show_results(
     ds: CrossModalDataset,
     code: np.ndarray,
@@ -108,30 +179,52 @@ def show_results(
     n_bits: int,
     query_labels: np.ndarray | None,
     limit: int = 30,
+    *,
+    original: np.ndarray | None = None,
+    extra: list[dict] | None = None,
 ) -> dict[str, Any]:
-    """Rank the database, show AP and the gallery grouped by distance, and the bit comparison."""
+    """Rank the database (and your items), show AP and the gallery grouped by distance, and the bits.
+
+    ``original`` is the unflipped query code when bits were flipped (the AP shows the change);
+    ``extra`` your items of the database's modality, ranked with it (after database items at
+    equal distance) but without labels, so the AP is the database's alone.
+    """
+    extra = extra or []
     db = np.asarray(ds.split.database)
     yq = query_labels if query_labels is not None else np.zeros(ds.labels.shape[1], dtype=np.uint8)
     ranked = rank_query(code, db_codes, yq, ds.labels[db])
-    if query_labels is not None:
-        c = st.columns(3)
-        c[0].metric("AP of this query", f"{ranked['ap']:.4f}")
-        c[1].metric("Relevant in the top 10", int(ranked["relevant"][:10].sum()))
-        c[2].metric("Relevant in the database", int(ranked["relevant"].sum()))
-    st.caption(f"Top {limit} of {len(db)} {db_modality}s, grouped by Hamming distance (ties by index).")
-    for d, ranks in group_by_distance(ranked["distance"], limit):
+    ap0 = None if original is None else rank_query(original, db_codes, yq, ds.labels[db])["ap"]
+    _ap_metrics(ranked, query_labels, ap0)
+    _, extra_codes = item_codes(extra, db_modality, db_codes.shape[1])
+    order, dist = rank_with_extra(code, db_codes, extra_codes)  # rows >= len(db): your items
+    rank_of = np.empty(len(db), dtype=np.int64)
+    rank_of[ranked["order"]] = np.arange(len(db))  # database row -> its rank in `ranked`
+    flipped = " of the flipped query code" if original is not None else ""
+    mine = f" and {len(extra)} of yours" if extra else ""
+    st.caption(
+        f"Top {limit} of {len(db)} {db_modality}s{mine}, grouped by Hamming distance{flipped} "
+        "(ties by index, your items after the database's)."
+    )
+    _your_ranks(extra, order, dist, len(db))
+    for d, ranks in group_by_distance(dist, limit):
         st.markdown(f"**Distance {d}** · {len(ranks)} item{'s' if len(ranks) > 1 else ''}")
         cols = st.columns(6)
         for j, t in enumerate(ranks):
-            shared = [ds.label_names[k] for k in np.flatnonzero(ranked["shared"][t])]
-            rel = bool(ranked["relevant"][t]) if query_labels is not None else None
             with cols[j % 6]:
-                result_card(ds, int(db[ranked["order"][t]]), db_modality, d, rel, shared)
-    _bit_compare(ds, code, db_codes, ranked, db, n_bits, limit)
+                row = int(order[t])
+                if row >= len(db):
+                    custom_card(extra[row - len(db)], d)
+                    continue
+                s = rank_of[row]
+                shared = [ds.label_names[k] for k in np.flatnonzero(ranked["shared"][s])]
+                rel = bool(ranked["relevant"][s]) if query_labels is not None else None
+                result_card(ds, int(db[row]), db_modality, d, rel, shared)
+    name = "query" if original is None else "flipped query"
+    _bit_compare(ds, code, db_codes, ranked, db, n_bits, limit, name)
     return ranked
 
 
-def _bit_compare(ds, code, db_codes, ranked, db, n_bits: int, limit: int) -> None:
+def _bit_compare(ds, code, db_codes, ranked, db, n_bits: int, limit: int, name: str = "query") -> None:
     st.subheader("Bits: the query beside a result")
     top = list(range(min(limit, len(db))))
     t = st.selectbox(
@@ -143,9 +236,7 @@ def _bit_compare(ds, code, db_codes, ranked, db, n_bits: int, limit: int) -> Non
         key=f"bit_result_{np.asarray(code).tobytes().hex()}",  # new query, new options: new widget
     )
     bits, differ = differing_bits(code, db_codes[ranked["order"][t]], n_bits)
-    st.plotly_chart(
-        plotting.bit_strip_figure(bits[0], bits[1], ("query", f"result #{t + 1}")), key="bit_strip"
-    )
+    st.plotly_chart(plotting.bit_strip_figure(bits[0], bits[1], (name, f"result #{t + 1}")), key="bit_strip")
     st.caption(
         f"{int(differ.sum())} of {n_bits} bits differ (the Hamming distance); "
         f"result labels: {label_text(ds, int(db[ranked['order'][t]]))}."
