@@ -83,15 +83,16 @@ def direction_picker() -> str:
         format_func=DIRECTION_LABELS.get,
         key="failures_direction",
         on_change=_switch_direction,
-        args=(chosen,),
     )
     return st.session_state["failures_direction"]
 
 
-def _switch_direction(chosen: str | None) -> None:
+def _switch_direction() -> None:
+    """Callback: the same item as a query of the other modality (as Search's modality switch does)."""
     new = st.session_state.get("failures_direction")
     if new is None:  # the selected option clicked again: keep the direction
         return
+    chosen = query_choice()  # the query the last run showed (query_picker stored it)
     try:
         _, index = parse_item_id(chosen) if chosen else ("image", -1)
     except ValueError:
