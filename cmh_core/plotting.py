@@ -643,7 +643,12 @@ def label_ap_figure(
                 x=[float(v) for v in chance],
                 y=names,
                 mode="markers",
-                marker={"symbol": "line-ns-open", "size": 14, "line": {"width": 3, "color": CHANCE_COLOUR}},
+                marker={
+                    "symbol": "line-ns-open",
+                    "size": 14,
+                    "color": CHANCE_COLOUR,
+                    "line": {"width": 3, "color": CHANCE_COLOUR},
+                },
                 name="chance (random ranking)",
                 hovertemplate="%{y}: chance %{x:.3f}<extra></extra>",
             )

@@ -37,14 +37,13 @@ if len(table["id"]) == 0:
     st.info("This dataset's split has no query items, so there is nothing to analyse.")
     st.stop()
 
-left, right = st.columns([3, 2])
-with left:
-    st.subheader(f"{len(table['id'])} queries, worst first")
-    show_table(ds, table)
-with right:
-    st.subheader("Which labels fail most")
-    show_labels(ds, table, direction)
+st.subheader(f"{len(table['id'])} queries, worst first")
+st.caption("Select a row (the box on its left) or use the list below to look at one query.")
+show_table(ds, table)
 
 st.subheader("One query")
 query_id = query_picker(ds, table)
 show_query(ds, key, run, direction, query_id)
+
+st.subheader("Which labels fail most")
+show_labels(ds, table, direction)

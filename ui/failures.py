@@ -103,19 +103,20 @@ def _switch_direction() -> None:
 def show_table(ds: CrossModalDataset, table: dict[str, Any]) -> None:
     """Every query, worst AP first; selecting a row makes it the chosen query."""
     key = f"failures_table_{table['direction']}"
+    index = [int(i) for i in table["index"]]
     frame = pd.DataFrame(
         {
-            "#": np.arange(1, len(table["id"]) + 1),
+            "#": np.arange(1, len(index) + 1),
             "query": table["id"],
-            "picture": [thumbnail_url(ds.name, int(i)) for i in table["index"]],
-            "caption": [_short(ds.texts[int(i)]) for i in table["index"]],
-            "labels": [_labels(ds, np.flatnonzero(ds.labels[int(i)])) for i in table["index"]],
+            "picture": [thumbnail_url(ds.name, i) for i in index],
             "AP": table["ap"],
             "relevant": table["n_relevant"],
             # 0 = no relevant item: shown empty, not as a rank
             "first relevant rank": pd.array(
                 [int(r) if r > 0 else None for r in table["first_relevant_rank"]], dtype="Int64"
             ),
+            "caption": [_short(ds.texts[i]) for i in index],
+            "labels": [_labels(ds, np.flatnonzero(ds.labels[i])) for i in index],
         }
     )
     event = st.dataframe(
@@ -124,7 +125,7 @@ def show_table(ds: CrossModalDataset, table: dict[str, Any]) -> None:
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",
-        height=420,
+        height=390,
         column_config={
             "picture": st.column_config.ImageColumn("picture", width="small"),
             "AP": st.column_config.ProgressColumn("AP", format="%.4f", min_value=0.0, max_value=1.0),
@@ -170,40 +171,44 @@ def query_picker(ds: CrossModalDataset, table: dict[str, Any]) -> str:
     return chosen
 
 
-def _list_frame(ds: CrossModalDataset, rows: list[dict[str, Any]], db_modality: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "rank": [r["rank"] for r in rows],
-            "item": [f"{db_modality}:{r['index']}" for r in rows],
-            "picture": [thumbnail_url(ds.name, r["index"]) for r in rows],
-            "caption": [_short(ds.texts[r["index"]]) for r in rows],
-            "distance": [r["distance"] for r in rows],
-            "labels": [_labels(ds, r["labels"]) for r in rows],
-            "shared": [_labels(ds, r["shared"]) or "—" for r in rows],
-        }
-    )
+def _list_frame(ds: CrossModalDataset, rows: list[dict[str, Any]], db_modality: str, relevant: bool):
+    frame = {
+        "rank": [r["rank"] for r in rows],
+        "item": [f"{db_modality}:{r['index']}" for r in rows],
+        "picture": [thumbnail_url(ds.name, r["index"]) for r in rows],
+        "distance": [r["distance"] for r in rows],
+        "relevant": [relevant] * len(rows),
+        "shared" if relevant else "labels": [
+            _labels(ds, r["shared" if relevant else "labels"]) for r in rows
+        ],
+        "caption": [_short(ds.texts[r["index"]]) for r in rows],
+    }
+    return pd.DataFrame(frame)
 
 
-def _show_list(ds: CrossModalDataset, title: str, rows: list[dict[str, Any]], db_modality: str, key: str):
+def _show_list(
+    ds: CrossModalDataset, title: str, rows: list[dict[str, Any]], db_modality: str, relevant: bool
+):
     st.markdown(title)
     st.dataframe(
-        _list_frame(ds, rows, db_modality),
-        key=key,
+        _list_frame(ds, rows, db_modality, relevant),
+        key="low_rel" if relevant else "high_irr",
         hide_index=True,
-        column_config={"picture": st.column_config.ImageColumn("picture", width="small")},
+        column_config={
+            "picture": st.column_config.ImageColumn("picture", width="small"),
+            "relevant": st.column_config.CheckboxColumn("relevant", help="shares a label with the query"),
+        },
     )
 
 
-def show_query(ds: CrossModalDataset, key: RunKey, run: Run, direction: str, query_id: str) -> dict[str, Any]:
-    """The chosen query: its numbers, the link to Search, and its two lists of misses."""
-    q_mod, db_mod = DIRECTIONS[direction]
-    _, index = parse_item_id(query_id)
-    f = query_failures(codes_for(key, run), ds.labels, ds.split, direction, index, k=PER_LIST)
+def _query_header(ds: CrossModalDataset, key: RunKey, q_mod: str, query_id: str, f: dict[str, Any]) -> None:
+    """The query's picture or caption, labels and the link that opens it on Search."""
+    index = f["index"]
     left, right = st.columns([1, 4])
     left.image(square_thumbnail(ds.name, index, 120), width=120)
     what = "the picture" if q_mod == "image" else f"“{ds.texts[index]}”"
     right.markdown(f"**Query {query_id}** ({q_mod}): {what}  \nlabels: {_labels(ds, f['labels']) or 'none'}")
-    right.page_link(
+    right.page_link(  # the URL of a new session too: same dataset, run and query
         "pages/3_Search.py",
         label="Open this query on Search",
         icon=":material/search:",
@@ -215,6 +220,14 @@ def show_query(ds: CrossModalDataset, key: RunKey, run: Run, direction: str, que
             "query": query_id,
         },
     )
+
+
+def show_query(ds: CrossModalDataset, key: RunKey, run: Run, direction: str, query_id: str) -> dict[str, Any]:
+    """The chosen query: its numbers, the link to Search, and its two lists of misses."""
+    q_mod, db_mod = DIRECTIONS[direction]
+    _, index = parse_item_id(query_id)
+    f = query_failures(codes_for(key, run), ds.labels, ds.split, direction, index, k=PER_LIST)
+    _query_header(ds, key, q_mod, query_id, f)
     c = st.columns(3)
     c[0].metric("AP of this query", f"{f['ap']:.4f}")
     c[1].metric(f"Relevant {db_mod}s in the database", f"{f['n_relevant']} of {f['n_database']}")
@@ -236,11 +249,11 @@ def show_query(ds: CrossModalDataset, key: RunKey, run: Run, direction: str, que
     with cols[0]:
         if f["lowest_relevant"]:
             _show_list(
-                ds, "**Relevant items ranked lowest** (last first)", f["lowest_relevant"], db_mod, "low_rel"
+                ds, "**Relevant items ranked lowest** (last first)", f["lowest_relevant"], db_mod, True
             )
     with cols[1]:
         if f["highest_irrelevant"]:
-            _show_list(ds, "**Unrelated items ranked highest**", f["highest_irrelevant"], db_mod, "high_irr")
+            _show_list(ds, "**Unrelated items ranked highest**", f["highest_irrelevant"], db_mod, False)
         else:
             st.caption(f"Every database {db_mod} shares a label with this query: nothing unrelated to rank.")
     return f
