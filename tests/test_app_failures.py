@@ -135,3 +135,14 @@ def test_synthetic_dataset_works_too():
     assert len(frame) == len(load_dataset("synthetic").split.query)
     assert (np.diff(frame["AP"].to_numpy()) >= 0).all()
     assert not at.error
+
+
+def test_unpaired_run_pages_rank_the_codes_the_run_was_evaluated_on(tux):
+    from cmh_core.experiment import run_experiment
+    from ui.runs import codes_for
+    from ui.state import RunKey
+
+    run = run_experiment(tux, "AMSH", n_bits=16, seed=0, unpaired=0.5)
+    key = RunKey.make("tuxpaint", "AMSH", 16, 0, unpaired=0.5)
+    table = query_table(codes_for(key, run), tux.labels, tux.split, "i2t")
+    assert table["ap"].mean() == pytest.approx(run.map_i2t, abs=1e-12)  # the Train page's mAP
