@@ -146,3 +146,22 @@ def test_unpaired_run_pages_rank_the_codes_the_run_was_evaluated_on(tux):
     key = RunKey.make("tuxpaint", "AMSH", 16, 0, unpaired=0.5)
     table = query_table(codes_for(key, run), tux.labels, tux.split, "i2t")
     assert table["ap"].mean() == pytest.approx(run.map_i2t, abs=1e-12)  # the Train page's mAP
+
+
+def test_a_query_without_relevant_items_is_explained_not_a_traceback(monkeypatch):
+    import ui.failures
+    from cmh_core.failures import query_failures as real
+
+    def without_labels(codes, labels, split, direction, index, k=10):
+        bare = labels.copy()
+        bare[index] = 0  # the shown query carries no label: nothing in the database is relevant
+        return real(codes, bare, split, direction, index, k=k)
+
+    monkeypatch.setattr(ui.failures, "query_failures", without_labels)
+    at = _open()
+    assert not at.error
+    assert any("shares no label with any of the 630 database texts" in i.value for i in at.info)
+    assert {m.label: m.value for m in at.metric}["First relevant rank"] == "none"
+    assert not [md for md in at.markdown if "Lowest-ranked relevant item" in md.value]
+    irrelevant = [d.value for d in at.dataframe if "rank" in d.value.columns]
+    assert len(irrelevant) == 1 and irrelevant[0]["rank"].tolist() == list(range(1, 11))
