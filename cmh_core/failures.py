@@ -53,6 +53,12 @@ def _arrays(codes: Mapping[str, np.ndarray], labels, split, direction: str):
             f"{len(DB)} database codes for {len(db_idx)} database items; use the codes of this dataset"
         )
     Y = np.asarray(labels)
+    top = int(max(q_idx.max(initial=-1), db_idx.max(initial=-1)))
+    if Y.ndim != 2 or len(Y) <= top:
+        raise ValueError(
+            f"labels must be the dataset's multi-hot matrix (n_items, c) covering item {top}, got shape "
+            f"{Y.shape}; pass dataset.labels, not the labels of a subset"
+        )
     return Q, DB, Y[q_idx], Y[db_idx], q_idx, db_idx
 
 

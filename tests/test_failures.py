@@ -152,6 +152,8 @@ def test_bad_input_names_the_value_and_the_fix():
         query_failures(codes, labels, split, "i2t", 0, k=0)
     with pytest.raises(ValueError, match="'image_query'"):
         query_table({"text_database": codes["text_database"]}, labels, split, "i2t")
+    with pytest.raises(ValueError, match="labels must be the dataset's multi-hot matrix"):
+        query_table(codes, labels[:5], split, "i2t")
     with pytest.raises(ValueError, match="do not match the split"):
         query_table(codes, labels, SimpleNamespace(query=[0, 1], database=[3, 4, 5, 6]), "i2t")
 

@@ -53,7 +53,7 @@ def failure_table(key: RunKey, run: Run, direction: str) -> dict[str, Any]:
     return _table(k.dataset, k.method, k.n_bits, k.seed, k.params, k.unpaired, direction, codes_for(k, run))
 
 
-@st.cache_data(max_entries=8192, show_spinner=False)
+@st.cache_data(max_entries=4096, show_spinner=False)
 def thumbnail_url(name: str, i: int, size: int = 48) -> str:
     """Item ``i``'s square thumbnail as a PNG data URL (what `st.column_config.ImageColumn` shows)."""
     buf = io.BytesIO()
