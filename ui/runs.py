@@ -90,10 +90,17 @@ def ensure_run(dataset: str) -> tuple[RunKey, Run]:
 def run_codes(
     dataset: str, method: str, n_bits: int, seed: int, params: str, unpaired: float, _model
 ) -> dict:
-    """Packed query / database codes of a run (`cmh_core.evaluation.retrieval_codes`, learned protocol)."""
+    """Packed query / database codes of a run (`cmh_core.evaluation.retrieval_codes`, learned protocol).
+
+    An unpaired run learned its training codes in `cmh_core.datasets.unpair`'s row orders (what
+    `run_experiment` fitted and evaluated on), so those orders map them back to items here too.
+    """
+    from cmh_core.datasets import unpair
     from cmh_core.evaluation import retrieval_codes
 
-    return retrieval_codes(_model, get_dataset(dataset), "learned")
+    ds = get_dataset(dataset)
+    index = unpair(ds, unpaired, random_state=seed) if unpaired else None
+    return retrieval_codes(_model, ds, "learned", train_index=index)
 
 
 def codes_for(key: RunKey, run: Run) -> dict[str, np.ndarray]:

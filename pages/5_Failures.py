@@ -1,0 +1,49 @@
+"""Failures page: which queries the current run gets wrong, why one of them fails, which labels fail."""
+
+from ui.frame import page_frame
+
+page_frame(
+    "Failures",
+    "Every query of the query set, worst average precision (AP) first: pick one to see the relevant "
+    "items it ranked lowest and the unrelated items it ranked highest. The chart shows which labels "
+    "fail most, each against the AP a random ranking would get.",
+)
+
+import streamlit as st  # noqa: E402
+
+from ui.data import dataset_picker, get_dataset  # noqa: E402
+from ui.failures import (  # noqa: E402
+    direction_picker,
+    failure_table,
+    query_picker,
+    show_labels,
+    show_query,
+    show_table,
+)
+from ui.runs import ensure_run  # noqa: E402
+
+dataset = dataset_picker()
+ds = get_dataset(dataset)
+key, run = ensure_run(dataset)
+direction = direction_picker()
+mAP = run.map_i2t if direction == "i2t" else run.map_t2i
+st.caption(f"Current run: **{key.label()}** · mAP in this direction {mAP:.3f}")
+try:
+    table = failure_table(key, run, direction)
+except ValueError as e:
+    st.error(str(e))
+    st.stop()
+if len(table["id"]) == 0:
+    st.info("This dataset's split has no query items, so there is nothing to analyse.")
+    st.stop()
+
+st.subheader(f"{len(table['id'])} queries, worst first")
+st.caption("Select a row (the box on its left) or use the list below to look at one query.")
+show_table(ds, table)
+
+st.subheader("One query")
+query_id = query_picker(ds, table)
+show_query(ds, key, run, direction, query_id)
+
+st.subheader("Which labels fail most")
+show_labels(ds, table, direction)

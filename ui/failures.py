@@ -1,0 +1,282 @@
+"""Failures page pieces: the per-query AP table, one query's misses and the per-label chart.
+
+The analysis is `cmh_core.failures` (pure numpy); this module caches it per run and displays it.
+The chosen query is the session's query (`ui.state.query_choice`, mirrored in the URL), the one
+the Search page shows, so a query picked here opens there, and the direction follows its modality
+(an image query ranks captions: I→T).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from cmh_core import plotting
+from cmh_core.datasets import CrossModalDataset
+from cmh_core.experiment import Run
+from cmh_core.failures import DIRECTIONS, label_ap, query_failures, query_table
+from ui.data import get_dataset, square_thumbnail
+from ui.results import parse_item_id
+from ui.runs import codes_for
+from ui.state import RunKey, query_choice, set_query_choice
+
+__all__ = [
+    "DIRECTION_LABELS",
+    "failure_table",
+    "direction_picker",
+    "show_table",
+    "query_picker",
+    "show_query",
+    "show_labels",
+]
+
+DIRECTION_LABELS = {"i2t": "Image queries → captions (I→T)", "t2i": "Caption queries → images (T→I)"}
+SHORT = {"i2t": "I→T", "t2i": "T→I"}
+PER_LIST = 10  # items in each of the two lists of one query
+_SEEN = "failures_table_seen"  # the table selection already acted on, per direction
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _table(dataset, method, n_bits, seed, params, unpaired, direction: str, _codes) -> dict[str, Any]:
+    ds = get_dataset(dataset)
+    return query_table(_codes, ds.labels, ds.split, direction)
+
+
+def failure_table(key: RunKey, run: Run, direction: str) -> dict[str, Any]:
+    """`cmh_core.failures.query_table` of the run's codes (those Search ranks), cached per run."""
+    k = key
+    return _table(k.dataset, k.method, k.n_bits, k.seed, k.params, k.unpaired, direction, codes_for(k, run))
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def thumbnail_url(name: str, i: int, size: int = 48) -> str:
+    """Item ``i``'s square thumbnail as a PNG data URL (what `st.column_config.ImageColumn` shows)."""
+    buf = io.BytesIO()
+    square_thumbnail(name, int(i), size).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _labels(ds: CrossModalDataset, cols) -> str:
+    return ", ".join(ds.label_names[int(c)] for c in cols)
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def direction_picker() -> str:
+    """Direction control, set from the session's query modality; switching keeps the item."""
+    chosen = query_choice()
+    try:
+        modality, _ = parse_item_id(chosen) if chosen else ("image", 0)
+    except ValueError:  # a hand-edited URL: start with image queries
+        modality = "image"
+    st.session_state["failures_direction"] = "t2i" if modality == "text" else "i2t"
+    st.segmented_control(
+        "Direction",
+        list(DIRECTION_LABELS),
+        format_func=DIRECTION_LABELS.get,
+        key="failures_direction",
+        on_change=_switch_direction,
+    )
+    return st.session_state["failures_direction"]
+
+
+def _switch_direction() -> None:
+    """Callback: the same item as a query of the other modality (as Search's modality switch does)."""
+    new = st.session_state.get("failures_direction")
+    if new is None:  # the selected option clicked again: keep the direction
+        return
+    chosen = query_choice()  # the query the last run showed (query_picker stored it)
+    try:
+        _, index = parse_item_id(chosen) if chosen else ("image", -1)
+    except ValueError:
+        index = -1
+    set_query_choice(f"{DIRECTIONS[new][0]}:{index}" if index >= 0 else None)
+
+
+def show_table(ds: CrossModalDataset, table: dict[str, Any]) -> None:
+    """Every query, worst AP first; selecting a row makes it the chosen query."""
+    key = f"failures_table_{table['direction']}"
+    index = [int(i) for i in table["index"]]
+    frame = pd.DataFrame(
+        {
+            "#": np.arange(1, len(index) + 1),
+            "query": table["id"],
+            "picture": [thumbnail_url(ds.name, i) for i in index],
+            "AP": table["ap"],
+            "relevant": table["n_relevant"],
+            # 0 = no relevant item: shown empty, not as a rank
+            "first relevant rank": pd.array(
+                [int(r) if r > 0 else None for r in table["first_relevant_rank"]], dtype="Int64"
+            ),
+            "caption": [_short(ds.texts[i]) for i in index],
+            "labels": [_labels(ds, np.flatnonzero(ds.labels[i])) for i in index],
+        }
+    )
+    event = st.dataframe(
+        frame,
+        key=key,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        height=390,
+        column_config={
+            "picture": st.column_config.ImageColumn("picture", width="small"),
+            "AP": st.column_config.ProgressColumn("AP", format="%.4f", min_value=0.0, max_value=1.0),
+            "relevant": st.column_config.NumberColumn("relevant", help="database items sharing a label"),
+            "first relevant rank": st.column_config.NumberColumn(
+                "first relevant rank", help="1-based rank of the best-ranked relevant item (empty: none)"
+            ),
+        },
+    )
+    rows = list(_selection_rows(event))
+    seen = st.session_state.setdefault(_SEEN, {})
+    if rows and rows != seen.get(key) and rows[0] < len(table["id"]):  # a new click, not a leftover
+        set_query_choice(table["id"][rows[0]])
+    seen[key] = rows
+
+
+def _selection_rows(event: Any) -> list[int]:
+    try:
+        return [int(r) for r in event["selection"]["rows"]]
+    except (KeyError, TypeError):
+        return []
+
+
+def query_picker(ds: CrossModalDataset, table: dict[str, Any]) -> str:
+    """Select box of the queries (worst first) showing the session's query; returns its id."""
+    ids = table["id"]
+    chosen = query_choice()
+    if chosen not in ids:  # none yet, or another dataset's item: the worst query
+        chosen = ids[0]
+    set_query_choice(chosen)
+    st.session_state["failures_query"] = chosen
+    place = {q: t for t, q in enumerate(ids)}
+    st.selectbox(
+        "Query (worst first)",
+        ids,
+        key="failures_query",
+        format_func=lambda q: (
+            f"#{place[q] + 1} · AP {table['ap'][place[q]]:.3f} · {q} · "
+            f"{_short(ds.texts[int(table['index'][place[q]])], 50)}"
+        ),
+        on_change=lambda: set_query_choice(st.session_state["failures_query"]),
+    )
+    return chosen
+
+
+def _list_frame(ds: CrossModalDataset, rows: list[dict[str, Any]], db_modality: str, relevant: bool):
+    frame = {
+        "rank": [r["rank"] for r in rows],
+        "item": [f"{db_modality}:{r['index']}" for r in rows],
+        "picture": [thumbnail_url(ds.name, r["index"]) for r in rows],
+        "distance": [r["distance"] for r in rows],
+        "relevant": [relevant] * len(rows),
+        "shared" if relevant else "labels": [
+            _labels(ds, r["shared" if relevant else "labels"]) for r in rows
+        ],
+        "caption": [_short(ds.texts[r["index"]]) for r in rows],
+    }
+    return pd.DataFrame(frame)
+
+
+def _show_list(
+    ds: CrossModalDataset, title: str, rows: list[dict[str, Any]], db_modality: str, relevant: bool
+):
+    st.markdown(title)
+    st.dataframe(
+        _list_frame(ds, rows, db_modality, relevant),
+        key="low_rel" if relevant else "high_irr",
+        hide_index=True,
+        column_config={
+            "picture": st.column_config.ImageColumn("picture", width="small"),
+            "relevant": st.column_config.CheckboxColumn("relevant", help="shares a label with the query"),
+        },
+    )
+
+
+def _query_header(ds: CrossModalDataset, key: RunKey, q_mod: str, query_id: str, f: dict[str, Any]) -> None:
+    """The query's picture or caption, labels and the link that opens it on Search."""
+    index = f["index"]
+    left, right = st.columns([1, 4])
+    left.image(square_thumbnail(ds.name, index, 120), width=120)
+    what = "the picture" if q_mod == "image" else f"“{ds.texts[index]}”"
+    right.markdown(f"**Query {query_id}** ({q_mod}): {what}  \nlabels: {_labels(ds, f['labels']) or 'none'}")
+    right.page_link(  # the URL of a new session too: same dataset, run and query
+        "pages/3_Search.py",
+        label="Open this query on Search",
+        icon=":material/search:",
+        query_params={
+            "dataset": ds.name,
+            "method": key.method,
+            "bits": str(key.n_bits),
+            "seed": str(key.seed),
+            "query": query_id,
+        },
+    )
+
+
+def show_query(ds: CrossModalDataset, key: RunKey, run: Run, direction: str, query_id: str) -> dict[str, Any]:
+    """The chosen query: its numbers, the link to Search, and its two lists of misses."""
+    q_mod, db_mod = DIRECTIONS[direction]
+    _, index = parse_item_id(query_id)
+    f = query_failures(codes_for(key, run), ds.labels, ds.split, direction, index, k=PER_LIST)
+    _query_header(ds, key, q_mod, query_id, f)
+    c = st.columns(3)
+    c[0].metric("AP of this query", f"{f['ap']:.4f}")
+    c[1].metric(f"Relevant {db_mod}s in the database", f"{f['n_relevant']} of {f['n_database']}")
+    c[2].metric("First relevant rank", f["first_relevant_rank"] or "none")
+    if f["n_relevant"] == 0:
+        st.info(
+            f"This query shares no label with any of the {f['n_database']} database {db_mod}s: its AP "
+            "is 0 by convention and no relevant item can be missed. Below: the unrelated items it ranks "
+            "first."
+        )
+    else:
+        last = f["lowest_relevant"][0]
+        st.markdown(
+            f"Lowest-ranked relevant item: **{db_mod}:{last['index']}** “{_short(ds.texts[last['index']])}” "
+            f"at rank **{last['rank']}** of {f['n_database']} (d = {last['distance']}; shared: "
+            f"{_labels(ds, last['shared'])})."
+        )
+    cols = st.columns(2)
+    with cols[0]:
+        if f["lowest_relevant"]:
+            _show_list(
+                ds, "**Relevant items ranked lowest** (last first)", f["lowest_relevant"], db_mod, True
+            )
+    with cols[1]:
+        if f["highest_irrelevant"]:
+            _show_list(ds, "**Unrelated items ranked highest**", f["highest_irrelevant"], db_mod, False)
+        else:
+            st.caption(f"Every database {db_mod} shares a label with this query: nothing unrelated to rank.")
+    return f
+
+
+def show_labels(ds: CrossModalDataset, table: dict[str, Any], direction: str) -> dict[str, Any]:
+    """Mean AP per label (worst on top) with each label's chance level and the overall mean."""
+    per = label_ap(table, ds.labels)
+    names = [ds.label_names[int(c)] for c in per["label"]]
+    if names:
+        st.markdown(
+            f"Worst label: **{names[0]}**, mean AP {per['mean_ap'][0]:.3f} over {per['n_queries'][0]} "
+            f"quer{'y' if per['n_queries'][0] == 1 else 'ies'} (chance {per['chance'][0]:.3f}); "
+            f"all queries {per['overall']:.3f}."
+        )
+    fig = plotting.label_ap_figure(
+        names, per["mean_ap"], per["n_queries"], per["chance"], per["overall"], SHORT[direction]
+    )
+    st.plotly_chart(fig, key=f"label_ap_{direction}")
+    if len(per["empty"]):
+        st.caption(
+            f"{len(per['empty'])} label(s) carried by no query are not drawn: "
+            f"{_labels(ds, per['empty'][:12])}{' …' if len(per['empty']) > 12 else ''}."
+        )
+    st.caption("A label's bar is the mean AP of the queries carrying it; few queries make it noisy.")
+    return per
