@@ -203,6 +203,40 @@ class Comparison:
             out.append(row)
         return out
 
+    def curves(
+        self, direction: str = "i2t", by: str = "radius", seed: int | None = None
+    ) -> dict[str, dict[str, list]]:
+        """One PR curve per (method, bits), from one seed's run (curves are not averaged over seeds).
+
+        Parameters
+        ----------
+        direction : {"i2t", "t2i"}
+        by : {"radius", "rank"}
+            ``"radius"``: the report's ``"pr_curve"`` (Hamming-ball lookups, radius 0..n_bits);
+            ``"rank"``: its ``"precision_at_k"`` (top-k lists).
+        seed : int, optional
+            Whose run to use; default the first of ``seeds``. Pairs without a run of that seed
+            are left out.
+
+        Returns
+        -------
+        dict
+            ``{"DCH · 32 bits": curve dict as `evaluate` reports it}``, in grid order; the
+            input of `cmh_core.plotting.pr_curve_figure`.
+        """
+        if direction not in ("i2t", "t2i"):
+            raise ValueError(f"direction must be 'i2t' or 't2i', got {direction!r}")
+        if by not in ("radius", "rank"):
+            raise ValueError(f"by must be 'radius' or 'rank', got {by!r}")
+        seed = self.seeds[0] if seed is None and self.seeds else seed
+        name = "pr_curve" if by == "radius" else "precision_at_k"
+        out = {}
+        for r in self.runs:
+            curve = r.report.get(direction, {}).get(name)
+            if r.seed == seed and curve is not None:
+                out[f"{r.method} · {r.n_bits} bits"] = curve
+        return out
+
     def table(self) -> str:
         """`format_table` of the runs (markdown)."""
         return format_table(self.rows(), self.bits)
@@ -245,7 +279,7 @@ class Comparison:
 def _check_seeds(seeds: int | Sequence[int]) -> list[int]:
     if isinstance(seeds, bool) or not isinstance(seeds, int | Sequence):
         raise ValueError(f"seeds must be a count (int >= 1) or a list of ints, got {seeds!r}")
-    out = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    out = list(range(seeds)) if isinstance(seeds, int) else list(dict.fromkeys(int(s) for s in seeds))
     if not out:
         raise ValueError(f"seeds must name at least one seed, got {seeds!r}; use e.g. seeds=1")
     return out
@@ -299,8 +333,10 @@ def run_comparison(
     if not bits or any(isinstance(b, bool) or int(b) < 1 for b in bits):
         raise ValueError(f"bits must be a non-empty list of positive code lengths, got {list(bits)}")
     seed_list = _check_seeds(seeds)
+    bits = list(dict.fromkeys(int(b) for b in bits))  # a repeated length would count as extra seeds
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     combos, skipped = plan_comparison(ds, methods, bits, unpaired)
+    combos, skipped = list(dict.fromkeys(combos)), list(dict.fromkeys(skipped))  # "dch" = "DCH"
     if not combos:
         raise ValueError("nothing to run: " + "; ".join(skipped))
     by_name = {k.lower(): v for k, v in (params or {}).items()}

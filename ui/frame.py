@@ -16,6 +16,7 @@ PAGES = (
     ("pages/2_Train.py", "Train", ":material/model_training:"),
     ("pages/3_Search.py", "Search", ":material/search:"),
     ("pages/4_Code_Map.py", "Code Map", ":material/scatter_plot:"),
+    ("pages/6_Compare.py", "Compare", ":material/compare_arrows:"),
 )
 
 
