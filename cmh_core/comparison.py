@@ -109,7 +109,8 @@ def plan_comparison(
 
     A method refuses code lengths above its ``max_n_bits`` for this training set (e.g. sparse codes
     need K < n) and unpaired data unless it supports it; one refused pair must not end a comparison.
-    Unknown method names raise ``ValueError`` here, before any training.
+    Unknown method names raise ``ValueError`` here, before any training. Repeated methods
+    (in any case) and code lengths are planned once.
 
     Returns
     -------
@@ -125,8 +126,8 @@ def plan_comparison(
     tr = ds.split.train
     n_features = {"image": ds.image_features.shape[1], "text": ds.text_features.shape[1]}
     combos, skipped = [], []
-    for m in methods:
-        cls = method_class(m)
+    bits = list(dict.fromkeys(int(b) for b in bits))  # a repeated length would pose as extra seeds
+    for cls in dict.fromkeys(method_class(m) for m in methods):  # "dch" and "DCH": one method
         if unpaired > 0 and not cls.supports_unpaired:
             skipped.append(f"{cls.name}: needs paired data (unpaired fraction {unpaired})")
             continue
@@ -333,10 +334,9 @@ def run_comparison(
     if not bits or any(isinstance(b, bool) or int(b) < 1 for b in bits):
         raise ValueError(f"bits must be a non-empty list of positive code lengths, got {list(bits)}")
     seed_list = _check_seeds(seeds)
-    bits = list(dict.fromkeys(int(b) for b in bits))  # a repeated length would count as extra seeds
+    bits = list(dict.fromkeys(int(b) for b in bits))
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     combos, skipped = plan_comparison(ds, methods, bits, unpaired)
-    combos, skipped = list(dict.fromkeys(combos)), list(dict.fromkeys(skipped))  # "dch" = "DCH"
     if not combos:
         raise ValueError("nothing to run: " + "; ".join(skipped))
     by_name = {k.lower(): v for k, v in (params or {}).items()}

@@ -33,7 +33,7 @@ def trainings():
 
 
 def _open(at: AppTest | None = None, page: str = PAGE) -> AppTest:
-    at = at or AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT) if at is None else at
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
@@ -187,3 +187,16 @@ def test_refused_pairs_are_listed_beside_the_result(trainings):
     assert not at.exception and not at.error
     assert any("JSPSH at 32 bits" in w.value for w in at.warning)
     assert len(at.dataframe[0].value) == 1
+
+
+def test_a_shared_url_sets_the_form_and_a_run_writes_it(trainings):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"cmp_methods": "SCM,NoSuchHash", "cmp_bits": "64,20", "cmp_seeds": "9"}.items():
+        at.query_params[k] = v
+    at = _open(at)
+    assert _by_key(at.multiselect, "compare_methods").value == ["SCM"]  # unknown names dropped
+    assert _by_key(at.multiselect, "compare_bits").value == [64]
+    assert _by_key(at.number_input, "compare_seeds").value == 5  # clamped to the page's range
+    _by_key(at.multiselect, "compare_methods").set_value([])
+    _run_button(at).click().run()  # an error, but the choice still goes to the URL
+    assert at.error and "cmp_methods" not in at.query_params and at.query_params["cmp_bits"] == "64"
