@@ -578,7 +578,10 @@ def code_map_figure(
 # Comparison (methods × code lengths × seeds, `cmh_core.comparison.Comparison`)
 # ---------------------------------------------------------------------------------------------
 
-__all__ += ["map_vs_bits_figure"]  # appended here, not above: other topics append their blocks too
+__all__ += [
+    "map_vs_bits_figure",
+    "comparison_pr_figure",
+]  # appended here, not above: other topics append their blocks too
 
 
 def map_vs_bits_figure(
@@ -651,4 +654,37 @@ def map_vs_bits_figure(
         yaxis={"title": "mAP", "range": [0, 1.02]},
         height=360,
     )
+    return fig
+
+
+_BITS_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def comparison_pr_figure(
+    curves: Mapping[str, Mapping[str, Sequence[float]]],
+    by: Literal["radius", "rank"] = "radius",
+    chance: float | None = None,
+) -> go.Figure:
+    """`pr_curve_figure` of a comparison: colour = method (as in `map_vs_bits_figure`), dash = length.
+
+    Parameters
+    ----------
+    curves : mapping
+        `Comparison.curves()`: ``{"DCH · 32 bits": curve dict}``; the method is the part of
+        the name before ``" · "``, the code length the rest.
+    by, chance
+        As in `pr_curve_figure`.
+
+    Returns
+    -------
+    go.Figure
+        One trace per curve; the same method keeps one colour, each code length one dash style.
+    """
+    fig = pr_curve_figure(curves, by=by, chance=chance)
+    parts = [name.partition(" · ") for name in curves]
+    colours = group_colours([p[0] for p in parts])
+    lengths = list(dict.fromkeys(p[2] for p in parts))
+    for trace, (method, _, length) in zip(fig.data, parts, strict=True):
+        dash = _BITS_DASHES[lengths.index(length) % len(_BITS_DASHES)]
+        trace.line = {"color": colours[method], "dash": dash}
     return fig

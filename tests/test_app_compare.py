@@ -94,8 +94,9 @@ def test_grid_fills_the_charts(compared):
         assert all(t["error_y"]["array"] == [0.0, 0.0] for t in fig["data"][:2])  # one seed: no spread
         dch, chance = fig["data"][0]["y"], fig["data"][2]["y"]
         assert all(d > c + 0.2 for d, c in zip(dch, chance, strict=True))
-    pr = [t["name"] for t in figs[2]["data"]]
-    assert pr == ["DCH · 16 bits", "DCH · 32 bits", "CCA-ITQ · 16 bits", "CCA-ITQ · 32 bits"]
+    pr = {t["name"]: t["line"]["color"] for t in figs[2]["data"]}
+    assert list(pr) == ["DCH · 16 bits", "DCH · 32 bits", "CCA-ITQ · 16 bits", "CCA-ITQ · 32 bits"]
+    assert pr["DCH · 16 bits"] == pr["DCH · 32 bits"] == figs[0]["data"][0]["line"]["color"]
     assert "seed 0 (not averaged)" in _caption(compared, "One curve per method")
 
 

@@ -267,3 +267,16 @@ def test_real_grid_beats_random_codes_at_every_length():
     for r in cmp.runs:
         seeds[(r.method, r.n_bits)].add(r.seed)
     assert all(s == {0, 1} for s in seeds.values())
+
+
+def test_comparison_pr_figure_colours_by_method_and_dashes_by_length():
+    cmp = _hand_made()
+    fig = plotting.comparison_pr_figure(cmp.curves("i2t"))
+    assert [t.name for t in fig.data] == ["A · 16 bits", "A · 32 bits", "B · 16 bits"]
+    colour = {t.name: t.line.color for t in fig.data}
+    dash = {t.name: t.line.dash for t in fig.data}
+    assert colour["A · 16 bits"] == colour["A · 32 bits"] != colour["B · 16 bits"]
+    assert dash["A · 16 bits"] == dash["B · 16 bits"] != dash["A · 32 bits"]
+    bars = plotting.map_vs_bits_figure(cmp.summary(), "i2t")
+    assert bars.data[0].line.color == colour["A · 16 bits"]  # one colour per method on the page
+    assert list(fig.data[1].y) == cmp.runs[3].report["i2t"]["pr_curve"]["precision"]

@@ -39,10 +39,12 @@ STORE_KEY = "cmh_compare_runs"  # {(dataset, method, n_bits, seed, protocol, unp
 RESULT_KEY = "cmh_comparison"  # Comparison.to_dict() of the last comparison
 MAX_STORED = 64  # runs kept for reuse (~15 kB of report + a few projection matrices each)
 MAX_SEEDS = 5
-PROTOCOLS = {
-    "learned": "learned: database items of the training split keep the codes learned for them",
-    "encoded": "encoded: every database item is coded by the learned hash functions",
-}
+PROTOCOLS = ("learned", "encoded")
+PROTOCOL_HELP = (
+    "learned: database items of the training split keep the codes the method learned for them "
+    "(the default, as the JSPSH and AMSH reference codes do); encoded: every database item is "
+    "coded by the learned hash functions."
+)
 DIRECTIONS = {"I→T": "i2t", "T→I": "t2i"}
 DEFAULT_METHODS = ("DCH", "CCA-ITQ")
 
@@ -90,10 +92,10 @@ def compare_form() -> dict[str, Any] | None:
         )
         proto = right.selectbox(
             "Protocol",
-            list(PROTOCOLS),
-            index=list(PROTOCOLS).index(protocol) if protocol in PROTOCOLS else 0,
-            format_func=PROTOCOLS.__getitem__,
+            PROTOCOLS,
+            index=PROTOCOLS.index(protocol) if protocol in PROTOCOLS else 0,
             key="compare_protocol",
+            help=PROTOCOL_HELP,
         )
         if not st.form_submit_button("Run comparison", type="primary"):
             return None
@@ -240,7 +242,7 @@ def _charts(dataset: str, cmp: Comparison) -> None:
     )
     d = DIRECTIONS[name or "I→T"]
     kind = "rank" if by == "rank (top k)" else "radius"
-    st.plotly_chart(plotting.pr_curve_figure(cmp.curves(d, kind), by=kind), key="compare_pr")
+    st.plotly_chart(plotting.comparison_pr_figure(cmp.curves(d, kind), by=kind), key="compare_pr")
     st.caption(
         f"One curve per method and code length, from the runs with seed {cmp.seeds[0]} (not averaged)."
     )
