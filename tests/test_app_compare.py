@@ -201,3 +201,57 @@ def test_a_shared_url_sets_the_form_and_a_run_writes_it(trainings):
     _by_key(at.multiselect, "compare_methods").set_value([])
     _run_button(at).click().run()  # an error, but the choice still goes to the URL
     assert at.error and "cmp_methods" not in at.query_params and at.query_params["cmp_bits"] == "64"
+
+
+def _lookup_script():
+    import streamlit as st
+
+    from cmh_core.comparison import Comparison
+    from cmh_core.experiment import Run
+    from ui.compare import MAX_STORED, make_lookup, remember
+    from ui.state import RunKey, add_run
+
+    def run(method, n_bits, seed, protocol="learned"):
+        report = {d: {"mAP": 0.5} for d in ("i2t", "t2i")}
+        return Run("tuxpaint", method, n_bits, seed, {}, protocol, report, 1.0, 0.1)
+
+    add_run(RunKey.make("tuxpaint", "DCH", 16, 0), run("DCH", 16, 0))
+    add_run(RunKey.make("tuxpaint", "DCH", 32, 0, {"n_iter": 3}), run("DCH", 32, 0))  # not defaults
+    add_run(RunKey.make("tuxpaint", "SCM", 16, 0), "not a Run")
+    learned, encoded = make_lookup("tuxpaint", "learned"), make_lookup("tuxpaint", "encoded")
+    other = make_lookup("mirflickr", "learned")
+    found = {
+        "train run": learned("DCH", 16, 0) is not None,
+        "other protocol": encoded("DCH", 16, 0) is not None,
+        "other dataset": other("DCH", 16, 0) is not None,
+        "other params": learned("DCH", 32, 0) is not None,
+        "other seed": learned("DCH", 16, 1) is not None,
+        "not a Run": learned("SCM", 16, 0) is not None,
+    }
+    many = [run("CCA-ITQ", 16, s, "encoded") for s in range(MAX_STORED + 3)]
+    remember("tuxpaint", Comparison("tuxpaint", ["CCA-ITQ"], [16], [], protocol="encoded", runs=many))
+    found["stored, newest"] = encoded("CCA-ITQ", 16, MAX_STORED + 2) is many[-1]
+    found["stored, oldest dropped"] = encoded("CCA-ITQ", 16, 0) is not None
+    found["stored, other protocol"] = learned("CCA-ITQ", 16, 5) is not None
+    st.write(found)
+    st.write(f"{len(st.session_state['cmh_compare_runs'])} stored")
+
+
+def test_lookup_matches_only_the_same_settings():
+    at = AppTest.from_function(_lookup_script, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    found = at.json[0].value
+    assert json.loads(found) == {
+        "train run": True,
+        "other protocol": False,
+        "other dataset": False,
+        "other params": False,
+        "other seed": False,
+        "not a Run": False,
+        "stored, newest": True,
+        "stored, oldest dropped": False,
+        "stored, other protocol": False,
+    }
+    from ui.compare import MAX_STORED
+
+    assert at.markdown[0].value == f"{MAX_STORED} stored"

@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from cmh_core import plotting
-from cmh_core.comparison import Comparison, run_comparison
+from cmh_core.comparison import Comparison, Lookup, run_comparison
 from cmh_core.experiment import Run
 from cmh_core.methods import METHODS
 from ui.data import get_dataset
@@ -118,7 +118,7 @@ def _primitives(dataset: str, method: str, n_bits: int, seed: int, protocol: str
     return (dataset, method, int(n_bits), int(seed), protocol, float(unpaired))
 
 
-def make_lookup(dataset: str, protocol: str, unpaired: float = 0.0):
+def make_lookup(dataset: str, protocol: str, unpaired: float = 0.0) -> Lookup:
     """``lookup(method, n_bits, seed)`` for `run_comparison`: an earlier run of this session, or None.
 
     Looks in the session's run list (runs of the Train page with default hyper-parameters and
