@@ -25,6 +25,8 @@ __all__ = ["Comparison", "format_table", "plan_comparison", "run_comparison", "r
 Lookup = Callable[[str, int, int], Run | None]
 # (runs done, runs planned, the Run just finished, whether it was reused)
 Progress = Callable[[int, int, Run, bool], None]
+# (number of the cell about to run, runs planned, method, n_bits, seed)
+Starting = Callable[[int, int, str, int, int], None]
 
 
 def run_row(run: Run) -> dict[str, Any]:
@@ -297,6 +299,7 @@ def run_comparison(
     params: dict[str, dict[str, Any]] | None = None,
     lookup: Lookup | None = None,
     progress: Progress | None = None,
+    starting: Starting | None = None,
 ) -> Comparison:
     """Train and evaluate every (method, bits, seed) of the grid with `run_experiment`.
 
@@ -319,6 +322,9 @@ def run_comparison(
         app's session runs) to reuse instead of training, or None.
     progress : callable, optional
         ``progress(done, total, run, reused)`` after each cell.
+    starting : callable, optional
+        ``starting(i, total, method, n_bits, seed)`` before cell ``i`` (1-based) is looked up or
+        trained, so a caller can name the run it is waiting for.
 
     Returns
     -------
@@ -351,6 +357,8 @@ def run_comparison(
     )
     jobs = [(m, b, s) for m, b in combos for s in seed_list]
     for i, (m, b, s) in enumerate(jobs, 1):
+        if starting is not None:
+            starting(i, len(jobs), m, b, s)
         run = lookup(m, b, s) if lookup is not None else None
         reused = run is not None
         if run is None:

@@ -113,7 +113,7 @@ def test_second_click_reuses_every_run(compared, trainings):
     assert not compared.exception, compared.exception
     assert len(trainings) == before  # nothing retrained
     assert _caption(compared, "0 trained").startswith("0 trained, 4 reused from this session")
-    assert "Done: 4 runs, 4 of them reused" in compared.get("progress")[0].proto.text
+    assert compared.get("progress")[0].proto.text == "Done: 4 runs, 4 of them reused from this session"
     assert len(compared.dataframe[0].value) == 4
 
 
@@ -156,12 +156,13 @@ def test_a_run_of_the_train_page_is_reused(trainings):
         ("compare_methods", [], "at least one method"),
         ("compare_bits", [], "non-empty list of positive code lengths"),
         ("compare_seeds", 0, "at least one seed, got 0"),
+        ("compare_unpaired", 0.5, "nothing to run: DCH: needs paired data (unpaired fraction 0.5)"),
     ],
 )
 def test_bad_input_is_an_error_with_the_fix(trainings, widget, value, message):
     at = _open()
     before = len(trainings)
-    elements = at.number_input if widget == "compare_seeds" else at.multiselect
+    elements = {"compare_seeds": at.number_input, "compare_unpaired": at.slider}.get(widget, at.multiselect)
     _by_key(elements, widget).set_value(value)
     _run_button(at).click().run()
     assert not at.exception, at.exception

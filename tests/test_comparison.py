@@ -108,6 +108,25 @@ def test_progress_is_called_once_per_run_in_order(small, fake):
     assert len(cmp.runs) == 8
 
 
+def test_starting_names_each_cell_before_it_runs(small, fake):
+    events = []
+    run_comparison(
+        small,
+        ["DCH"],
+        [8, 16],
+        [4],
+        lookup=lambda m, b, s: _run(m, b, s, 0.5, 0.5) if b == 8 else None,  # 8 bits: reused
+        starting=lambda i, n, m, b, s: events.append(("start", i, n, m, b, s, len(fake))),
+        progress=lambda done, total, run, reused: events.append(("done", done, total, run.n_bits, reused)),
+    )
+    assert events == [
+        ("start", 1, 2, "DCH", 8, 4, 0),
+        ("done", 1, 2, 8, True),
+        ("start", 2, 2, "DCH", 16, 4, 0),  # announced before its training started
+        ("done", 2, 2, 16, False),
+    ]
+
+
 def test_lookup_reuse_skips_training_and_is_counted(small, fake):
     mine = _run("DCH", 16, 0, 0.9, 0.8)
     asked = []

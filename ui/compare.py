@@ -60,53 +60,74 @@ def _url_list(name: str, default: list, cast) -> list:
         return default
 
 
-def compare_form() -> dict[str, Any] | None:
-    """Methods, code lengths, seeds and protocol in one form; the choice once "Run comparison" is pressed.
-
-    Defaults come from the URL (``cmp_methods``, ``cmp_bits``, ``cmp_seeds``, ``cmp_protocol``),
-    else DCH + CCA-ITQ at 16 and 32 bits, one seed, the learned protocol.
-
-    Returns
-    -------
-    dict or None
-        ``{"methods": [str], "bits": [int], "seeds": int, "protocol": str}`` when submitted.
-    """
-    names = list(METHODS)
-    methods = [m for m in _url_list("cmp_methods", list(DEFAULT_METHODS), str) if m in names]
-    bits = [b for b in _url_list("cmp_bits", [16, 32], int) if b in BIT_CHOICES]
-    seeds = min(max(url_get("cmp_seeds", 1, int), 0), MAX_SEEDS)
+def _url_choice() -> dict[str, Any]:
+    """Form defaults: the URL's choice, else DCH + CCA-ITQ, 16 and 32 bits, one seed, learned, paired."""
     protocol = url_get("cmp_protocol", "learned")
-    with st.form("compare_form"):
-        left, right = st.columns(2)
-        chosen = left.multiselect("Methods", names, default=methods, key="compare_methods")
-        lengths = right.multiselect("Code lengths (bits)", BIT_CHOICES, default=bits, key="compare_bits")
-        left, right = st.columns(2)
-        n_seeds = left.number_input(
-            "Seeds per cell",
-            min_value=0,
-            max_value=MAX_SEEDS,
-            value=seeds,
-            step=1,
-            key="compare_seeds",
-            help="Each (method, code length) is trained with seeds 0 … n-1; the table shows mean ± std.",
-        )
-        proto = right.selectbox(
-            "Protocol",
-            PROTOCOLS,
-            index=PROTOCOLS.index(protocol) if protocol in PROTOCOLS else 0,
-            key="compare_protocol",
-            help=PROTOCOL_HELP,
-        )
-        if not st.form_submit_button("Run comparison", type="primary"):
-            return None
-    choice = {"methods": list(chosen), "bits": [int(b) for b in lengths], "seeds": int(n_seeds)}
-    choice["protocol"] = str(proto)
+    return {
+        "methods": [m for m in _url_list("cmp_methods", list(DEFAULT_METHODS), str) if m in METHODS],
+        "bits": [b for b in _url_list("cmp_bits", [16, 32], int) if b in BIT_CHOICES],
+        "seeds": min(max(url_get("cmp_seeds", 1, int), 0), MAX_SEEDS),
+        "protocol": protocol if protocol in PROTOCOLS else PROTOCOLS[0],
+        "unpaired": min(max(url_get("cmp_unpaired", 0.0, float), 0.0), 1.0),
+    }
+
+
+def _url_save(choice: dict[str, Any]) -> None:
     url_set(
         cmp_methods=",".join(choice["methods"]) or None,
         cmp_bits=",".join(map(str, choice["bits"])) or None,
         cmp_seeds=choice["seeds"],
         cmp_protocol=choice["protocol"],
+        cmp_unpaired=choice["unpaired"] or None,
     )
+
+
+def compare_form() -> dict[str, Any] | None:
+    """Methods, code lengths, seeds, protocol and pairing in one form; the choice once it is submitted.
+
+    Defaults come from the URL (``cmp_methods``, ``cmp_bits``, ``cmp_seeds``, ``cmp_protocol``,
+    ``cmp_unpaired``); a submitted choice is written back there.
+
+    Returns
+    -------
+    dict or None
+        ``{"methods": [str], "bits": [int], "seeds": int, "protocol": str, "unpaired": float}``
+        once "Run comparison" is pressed, else None.
+    """
+    d = _url_choice()
+    unpaired_methods = ", ".join(n for n, cls in METHODS.items() if cls.supports_unpaired) or "none"
+    with st.form("compare_form"):
+        left, right = st.columns(2)
+        chosen = left.multiselect("Methods", list(METHODS), default=d["methods"], key="compare_methods")
+        lengths = right.multiselect("Code lengths (bits)", BIT_CHOICES, default=d["bits"], key="compare_bits")
+        left, right = st.columns(2)
+        n_seeds = left.number_input(
+            "Seeds per cell",
+            min_value=0,
+            max_value=MAX_SEEDS,
+            value=d["seeds"],
+            step=1,
+            key="compare_seeds",
+            help="Each (method, code length) is trained with seeds 0 … n-1; the table shows mean ± std.",
+        )
+        proto = right.selectbox(
+            "Protocol", PROTOCOLS, PROTOCOLS.index(d["protocol"]), key="compare_protocol", help=PROTOCOL_HELP
+        )
+        frac = st.slider(
+            "Unpaired training captions (fraction shuffled away from their images; 0 = paired)",
+            0.0,
+            1.0,
+            d["unpaired"],
+            0.05,
+            key="compare_unpaired",
+            help=f"Above 0 only methods that support unpaired data run ({unpaired_methods}); "
+            "the others are listed as refused.",
+        )
+        if not st.form_submit_button("Run comparison", type="primary"):
+            return None
+    choice = {"methods": list(chosen), "bits": [int(b) for b in lengths], "seeds": int(n_seeds)}
+    choice["protocol"], choice["unpaired"] = str(proto), float(frac)
+    _url_save(choice)
     return choice
 
 
@@ -165,9 +186,15 @@ def run_grid(dataset: str, choice: dict[str, Any]) -> Comparison | None:
     The result is kept in session state as `Comparison.to_dict()` and its runs in the store.
     """
     bar = st.progress(0.0, text="Starting the comparison…")
+    last = [""]  # what the bar said after the previous run
+
+    def starting(i: int, total: int, method: str, n_bits: int, seed: int) -> None:
+        now = f"now run {i} of {total}: {method} · {n_bits} bits · seed {seed}…"
+        bar.progress((i - 1) / total, text=f"{last[0]}; {now}" if last[0] else now.capitalize())
 
     def progress(done: int, total: int, run: Run, reused: bool) -> None:
-        bar.progress(done / total, text=_step_text(done, total, run, reused))
+        last[0] = _step_text(done, total, run, reused)
+        bar.progress(done / total, text=last[0])
 
     try:
         cmp = run_comparison(
@@ -176,8 +203,10 @@ def run_grid(dataset: str, choice: dict[str, Any]) -> Comparison | None:
             choice["bits"],
             choice["seeds"],
             protocol=choice["protocol"],
-            lookup=make_lookup(dataset, choice["protocol"]),
+            unpaired=choice.get("unpaired", 0.0),
+            lookup=make_lookup(dataset, choice["protocol"], choice.get("unpaired", 0.0)),
             progress=progress,
+            starting=starting,
         )
     except ValueError as e:
         bar.empty()
@@ -273,7 +302,7 @@ def _open_run(dataset: str, cmp: Comparison) -> None:
     pick = left.selectbox("Open a run on Search and Code Map", list(found), key="compare_open")
     if right.button("Make it the current run", key="compare_open_button"):
         m, b, s, run = found[pick]
-        notice = add_run(RunKey.make(dataset, m, b, s), run)
+        notice = add_run(RunKey.make(dataset, m, b, s, unpaired=cmp.unpaired), run)
         st.success(f"{pick} is now the current run: open Search or Code Map.")
         if notice:
             st.warning(notice)
