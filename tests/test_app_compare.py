@@ -256,3 +256,15 @@ def test_lookup_matches_only_the_same_settings():
     from ui.compare import MAX_STORED
 
     assert at.markdown[0].value == f"{MAX_STORED} stored"
+
+
+def test_progress_texts_name_method_bits_seed_and_reuse():
+    from cmh_core.experiment import Run
+    from ui.compare import _start_text, _step_text
+
+    run = Run("tuxpaint", "CCA-ITQ", 32, 2, {}, "learned", {}, 1.234, 0.1)
+    assert _start_text("", 1, 4, "CCA-ITQ", 32, 2) == "Now run 1 of 4: CCA-ITQ · 32 bits · seed 2…"
+    done = _step_text(1, 4, run, False)
+    assert done == "Run 1 of 4: CCA-ITQ · 32 bits · seed 2 · trained in 1.2 s"
+    assert _step_text(1, 4, run, True).endswith("· reused from this session")
+    assert _start_text(done, 2, 4, "DCH", 16, 0) == f"{done}; now run 2 of 4: DCH · 16 bits · seed 0…"

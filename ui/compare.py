@@ -180,6 +180,12 @@ def _step_text(done: int, total: int, run: Run, reused: bool) -> str:
     return f"Run {done} of {total}: {run.method} · {run.n_bits} bits · seed {run.seed} · {how}"
 
 
+def _start_text(last: str, i: int, total: int, method: str, n_bits: int, seed: int) -> str:
+    """The bar while run ``i`` trains: the previous run's step, then the one being waited for."""
+    now = f"run {i} of {total}: {method} · {n_bits} bits · seed {seed}…"
+    return f"{last}; now {now}" if last else f"Now {now}"
+
+
 def run_grid(dataset: str, choice: dict[str, Any]) -> Comparison | None:
     """Run the chosen grid with a progress bar (one step per run); None after showing an error.
 
@@ -189,8 +195,7 @@ def run_grid(dataset: str, choice: dict[str, Any]) -> Comparison | None:
     last = [""]  # what the bar said after the previous run
 
     def starting(i: int, total: int, method: str, n_bits: int, seed: int) -> None:
-        now = f"now run {i} of {total}: {method} · {n_bits} bits · seed {seed}…"
-        bar.progress((i - 1) / total, text=f"{last[0]}; {now}" if last[0] else now.capitalize())
+        bar.progress((i - 1) / total, text=_start_text(last[0], i, total, method, n_bits, seed))
 
     def progress(done: int, total: int, run: Run, reused: bool) -> None:
         last[0] = _step_text(done, total, run, reused)
