@@ -268,3 +268,26 @@ def test_progress_texts_name_method_bits_seed_and_reuse():
     assert done == "Run 1 of 4: CCA-ITQ · 32 bits · seed 2 · trained in 1.2 s"
     assert _step_text(1, 4, run, True).endswith("· reused from this session")
     assert _start_text(done, 2, 4, "DCH", 16, 0) == f"{done}; now run 2 of 4: DCH · 16 bits · seed 0…"
+
+
+def test_a_failing_run_is_an_error_and_the_finished_runs_are_kept(trainings, monkeypatch):
+    counted = cmh_core.comparison.run_experiment
+
+    def failing(ds, method, **kw):
+        if method == "SCM":
+            raise RuntimeError("solver diverged")
+        return counted(ds, method, **kw)
+
+    monkeypatch.setattr(cmh_core.comparison, "run_experiment", failing)
+    at = _open()
+    _by_key(at.multiselect, "compare_methods").set_value(["RandomCodes", "SCM"])
+    _by_key(at.multiselect, "compare_bits").set_value([16])
+    _run_button(at).click().run()
+    assert not at.exception, at.exception
+    assert any("The comparison failed (RuntimeError: solver diverged)" in e.value for e in at.error)
+    before = len(trainings)
+    _by_key(at.multiselect, "compare_methods").set_value(["RandomCodes"])
+    _run_button(at).click().run()
+    assert not at.exception and not at.error
+    assert len(trainings) == before  # RandomCodes, trained before SCM failed, was kept and reused
+    assert _caption(at, "0 trained").startswith("0 trained, 1 reused")

@@ -164,15 +164,20 @@ def make_lookup(dataset: str, protocol: str, unpaired: float = 0.0) -> Lookup:
     return lookup
 
 
-def remember(dataset: str, cmp: Comparison) -> None:
-    """Put the comparison's runs in the store (most recent last), dropping the oldest beyond `MAX_STORED`."""
+def _keep(dataset: str, run: Run, protocol: str, unpaired: float) -> None:
+    """Store one run (most recent last), dropping the oldest beyond `MAX_STORED`."""
     store = _store()
-    for run in cmp.runs:
-        key = _primitives(dataset, run.method, run.n_bits, run.seed, cmp.protocol, cmp.unpaired)
-        store.pop(key, None)
-        store[key] = run
+    key = _primitives(dataset, run.method, run.n_bits, run.seed, protocol, unpaired)
+    store.pop(key, None)
+    store[key] = run
     while len(store) > MAX_STORED:
         store.pop(next(iter(store)))
+
+
+def remember(dataset: str, cmp: Comparison) -> None:
+    """Put the comparison's runs in the store (most recent last), dropping the oldest beyond `MAX_STORED`."""
+    for run in cmp.runs:
+        _keep(dataset, run, cmp.protocol, cmp.unpaired)
 
 
 def _step_text(done: int, total: int, run: Run, reused: bool) -> str:
@@ -198,6 +203,7 @@ def run_grid(dataset: str, choice: dict[str, Any]) -> Comparison | None:
         bar.progress((i - 1) / total, text=_start_text(last[0], i, total, method, n_bits, seed))
 
     def progress(done: int, total: int, run: Run, reused: bool) -> None:
+        _keep(dataset, run, choice["protocol"], choice.get("unpaired", 0.0))  # kept even if a later run fails
         last[0] = _step_text(done, total, run, reused)
         bar.progress(done / total, text=last[0])
 
