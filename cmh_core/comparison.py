@@ -25,6 +25,8 @@ __all__ = ["Comparison", "format_table", "plan_comparison", "run_comparison", "r
 Lookup = Callable[[str, int, int], Run | None]
 # (runs done, runs planned, the Run just finished, whether it was reused)
 Progress = Callable[[int, int, Run, bool], None]
+# (number of the cell about to run, runs planned, method, n_bits, seed)
+Starting = Callable[[int, int, str, int, int], None]
 
 
 def run_row(run: Run) -> dict[str, Any]:
@@ -109,7 +111,8 @@ def plan_comparison(
 
     A method refuses code lengths above its ``max_n_bits`` for this training set (e.g. sparse codes
     need K < n) and unpaired data unless it supports it; one refused pair must not end a comparison.
-    Unknown method names raise ``ValueError`` here, before any training.
+    Unknown method names raise ``ValueError`` here, before any training. Repeated methods
+    (in any case) and code lengths are planned once.
 
     Returns
     -------
@@ -125,8 +128,8 @@ def plan_comparison(
     tr = ds.split.train
     n_features = {"image": ds.image_features.shape[1], "text": ds.text_features.shape[1]}
     combos, skipped = [], []
-    for m in methods:
-        cls = method_class(m)
+    bits = list(dict.fromkeys(int(b) for b in bits))  # a repeated length would pose as extra seeds
+    for cls in dict.fromkeys(method_class(m) for m in methods):  # "dch" and "DCH": one method
         if unpaired > 0 and not cls.supports_unpaired:
             skipped.append(f"{cls.name}: needs paired data (unpaired fraction {unpaired})")
             continue
@@ -203,6 +206,40 @@ class Comparison:
             out.append(row)
         return out
 
+    def curves(
+        self, direction: str = "i2t", by: str = "radius", seed: int | None = None
+    ) -> dict[str, dict[str, list]]:
+        """One PR curve per (method, bits), from one seed's run (curves are not averaged over seeds).
+
+        Parameters
+        ----------
+        direction : {"i2t", "t2i"}
+        by : {"radius", "rank"}
+            ``"radius"``: the report's ``"pr_curve"`` (Hamming-ball lookups, radius 0..n_bits);
+            ``"rank"``: its ``"precision_at_k"`` (top-k lists).
+        seed : int, optional
+            Whose run to use; default the first of ``seeds``. Pairs without a run of that seed
+            are left out.
+
+        Returns
+        -------
+        dict
+            ``{"DCH · 32 bits": curve dict as `evaluate` reports it}``, in grid order; the
+            input of `cmh_core.plotting.pr_curve_figure`.
+        """
+        if direction not in ("i2t", "t2i"):
+            raise ValueError(f"direction must be 'i2t' or 't2i', got {direction!r}")
+        if by not in ("radius", "rank"):
+            raise ValueError(f"by must be 'radius' or 'rank', got {by!r}")
+        seed = self.seeds[0] if seed is None and self.seeds else seed
+        name = "pr_curve" if by == "radius" else "precision_at_k"
+        out = {}
+        for r in self.runs:
+            curve = r.report.get(direction, {}).get(name)
+            if r.seed == seed and curve is not None:
+                out[f"{r.method} · {r.n_bits} bits"] = curve
+        return out
+
     def table(self) -> str:
         """`format_table` of the runs (markdown)."""
         return format_table(self.rows(), self.bits)
@@ -245,7 +282,7 @@ class Comparison:
 def _check_seeds(seeds: int | Sequence[int]) -> list[int]:
     if isinstance(seeds, bool) or not isinstance(seeds, int | Sequence):
         raise ValueError(f"seeds must be a count (int >= 1) or a list of ints, got {seeds!r}")
-    out = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    out = list(range(seeds)) if isinstance(seeds, int) else list(dict.fromkeys(int(s) for s in seeds))
     if not out:
         raise ValueError(f"seeds must name at least one seed, got {seeds!r}; use e.g. seeds=1")
     return out
@@ -262,6 +299,7 @@ def run_comparison(
     params: dict[str, dict[str, Any]] | None = None,
     lookup: Lookup | None = None,
     progress: Progress | None = None,
+    starting: Starting | None = None,
 ) -> Comparison:
     """Train and evaluate every (method, bits, seed) of the grid with `run_experiment`.
 
@@ -284,6 +322,9 @@ def run_comparison(
         app's session runs) to reuse instead of training, or None.
     progress : callable, optional
         ``progress(done, total, run, reused)`` after each cell.
+    starting : callable, optional
+        ``starting(i, total, method, n_bits, seed)`` before cell ``i`` (1-based) is looked up or
+        trained, so a caller can name the run it is waiting for.
 
     Returns
     -------
@@ -299,6 +340,7 @@ def run_comparison(
     if not bits or any(isinstance(b, bool) or int(b) < 1 for b in bits):
         raise ValueError(f"bits must be a non-empty list of positive code lengths, got {list(bits)}")
     seed_list = _check_seeds(seeds)
+    bits = list(dict.fromkeys(int(b) for b in bits))
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     combos, skipped = plan_comparison(ds, methods, bits, unpaired)
     if not combos:
@@ -315,6 +357,8 @@ def run_comparison(
     )
     jobs = [(m, b, s) for m, b in combos for s in seed_list]
     for i, (m, b, s) in enumerate(jobs, 1):
+        if starting is not None:
+            starting(i, len(jobs), m, b, s)
         run = lookup(m, b, s) if lookup is not None else None
         reused = run is not None
         if run is None:

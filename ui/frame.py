@@ -17,6 +17,7 @@ PAGES = (
     ("pages/3_Search.py", "Search", ":material/search:"),
     ("pages/4_Code_Map.py", "Code Map", ":material/scatter_plot:"),
     ("pages/5_Failures.py", "Failures", ":material/report:"),
+    ("pages/6_Compare.py", "Compare", ":material/compare_arrows:"),
 )
 
 

@@ -1,0 +1,293 @@
+"""AppTest flows of the Compare page: the grid fills the table and charts, reuses runs, shows bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import cmh_core.comparison
+from cmh_core.comparison import Comparison
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PAGE = "pages/6_Compare.py"
+TIMEOUT = 120  # the test machine is shared and loaded; the default grid trains 4 runs
+
+
+@pytest.fixture(scope="module")
+def trainings():
+    """Count the grid's trainings: every call of `run_experiment` made by `run_comparison`."""
+    calls: list[tuple] = []
+    real = cmh_core.comparison.run_experiment
+
+    def counted(ds, method, **kw):
+        calls.append((method, kw["n_bits"], kw["seed"]))
+        return real(ds, method, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cmh_core.comparison, "run_experiment", counted)
+        yield calls
+
+
+def _open(at: AppTest | None = None, page: str = PAGE) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT) if at is None else at
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _by_key(elements, key):
+    return next(e for e in elements if e.key == key)
+
+
+def _run_button(at: AppTest):
+    return next(b for b in at.button if b.label == "Run comparison")
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _caption(at: AppTest, start: str) -> str:
+    return next(c.value for c in at.caption if c.value.startswith(start))
+
+
+@pytest.fixture(scope="module")
+def compared(trainings) -> AppTest:
+    """One session that ran the default grid: DCH and CCA-ITQ at 16 and 32 bits, one seed."""
+    at = _open()
+    assert any("No comparison yet" in i.value for i in at.info)
+    assert _by_key(at.multiselect, "compare_methods").value == ["DCH", "CCA-ITQ"]
+    assert _by_key(at.multiselect, "compare_bits").value == [16, 32]
+    _run_button(at).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_grid_fills_the_table(compared, trainings):
+    assert not compared.error
+    assert sorted(trainings) == sorted((m, b, 0) for m in ("DCH", "CCA-ITQ") for b in (16, 32))
+    table = compared.dataframe[0].value
+    assert list(table.columns) == ["method", "bits", "seeds", "mAP I→T", "mAP T→I", "training s"]
+    assert [(m, b) for m, b in zip(table["method"], table["bits"], strict=True)] == [
+        ("DCH", 16),
+        ("DCH", 32),
+        ("CCA-ITQ", 16),
+        ("CCA-ITQ", 32),
+    ]
+    assert set(table["seeds"]) == {1}
+    assert all(float(v) >= 0.4 for v in table["mAP I→T"][:2])  # DCH on tuxpaint: far above chance (~0.1)
+    assert compared.get("progress")[0].value == 100
+    assert compared.session_state["cmh_compare_runs"]  # the models, kept for reuse
+
+
+def test_grid_fills_the_charts(compared):
+    figs = _figures(compared)
+    assert len(figs) == 3  # mAP vs bits for I→T and T→I, the overlaid PR curves
+    for fig in figs[:2]:
+        names = [t["name"] for t in fig["data"]]
+        assert names == ["DCH", "CCA-ITQ", "chance (random codes)"]
+        assert all(t["x"] == [16, 32] for t in fig["data"])
+        assert all(t["error_y"]["array"] == [0.0, 0.0] for t in fig["data"][:2])  # one seed: no spread
+        dch, chance = fig["data"][0]["y"], fig["data"][2]["y"]
+        assert all(d > c + 0.2 for d, c in zip(dch, chance, strict=True))
+    pr = {t["name"]: t["line"]["color"] for t in figs[2]["data"]}
+    assert list(pr) == ["DCH · 16 bits", "DCH · 32 bits", "CCA-ITQ · 16 bits", "CCA-ITQ · 32 bits"]
+    assert pr["DCH · 16 bits"] == pr["DCH · 32 bits"] == figs[0]["data"][0]["line"]["color"]
+    assert "seed 0 (not averaged)" in _caption(compared, "One curve per method")
+
+
+def test_downloads_offer_csv_and_json_of_the_runs(compared):
+    labels = [b.label for b in compared.get("download_button")]
+    assert "Download CSV (one row per run)" in labels and "Download JSON (runs with reports)" in labels
+    cmp = Comparison.from_dict(compared.session_state["cmh_comparison"])
+    assert len(cmp.to_csv().splitlines()) == 1 + 4
+
+
+def test_second_click_reuses_every_run(compared, trainings):
+    before = len(trainings)
+    _run_button(compared).click().run()
+    assert not compared.exception, compared.exception
+    assert len(trainings) == before  # nothing retrained
+    assert _caption(compared, "0 trained").startswith("0 trained, 4 reused from this session")
+    assert compared.get("progress")[0].proto.text == "Done: 4 runs, 4 of them reused from this session"
+    assert len(compared.dataframe[0].value) == 4
+
+
+def test_result_survives_a_page_switch(compared, trainings):
+    before = len(trainings)
+    _open(compared, "pages/1_Dataset.py")
+    at = _open(compared)
+    assert len(at.dataframe[0].value) == 4 and len(_figures(at)) == 3
+    assert len(trainings) == before
+
+
+def test_a_compared_run_becomes_the_current_run(compared):
+    _by_key(compared.selectbox, "compare_open").set_value("CCA-ITQ · 32 bits · seed 0")
+    _by_key(compared.button, "compare_open_button").click().run()
+    assert not compared.exception, compared.exception
+    assert any("CCA-ITQ · 32 bits · seed 0 is now the current run" in s.value for s in compared.success)
+    assert [r["key"].label() for r in compared.session_state["cmh_runs"]] == ["CCA-ITQ · 32 bits · seed 0"]
+    at = _open(compared, "pages/3_Search.py")
+    assert not any("No run in this session" in i.value for i in at.info)  # used it, no retraining
+
+
+def test_a_run_of_the_train_page_is_reused(trainings):
+    at = _open(page="pages/2_Train.py")
+    _by_key(at.button_group, "bits").set_value(16)
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception, at.exception
+    before = len(trainings)
+    at = _open(at)
+    _by_key(at.multiselect, "compare_methods").set_value(["DCH", "RandomCodes"])
+    _by_key(at.multiselect, "compare_bits").set_value([16])
+    _run_button(at).click().run()
+    assert not at.exception and not at.error
+    assert trainings[before:] == [("RandomCodes", 16, 0)]  # DCH 16 bits came from the Train page
+    assert _caption(at, "1 trained").startswith("1 trained, 1 reused")
+
+
+@pytest.mark.parametrize(
+    ("widget", "value", "message"),
+    [
+        ("compare_methods", [], "at least one method"),
+        ("compare_bits", [], "non-empty list of positive code lengths"),
+        ("compare_seeds", 0, "at least one seed, got 0"),
+        ("compare_unpaired", 0.5, "nothing to run: DCH: needs paired data (unpaired fraction 0.5)"),
+    ],
+)
+def test_bad_input_is_an_error_with_the_fix(trainings, widget, value, message):
+    at = _open()
+    before = len(trainings)
+    elements = {"compare_seeds": at.number_input, "compare_unpaired": at.slider}.get(widget, at.multiselect)
+    _by_key(elements, widget).set_value(value)
+    _run_button(at).click().run()
+    assert not at.exception, at.exception
+    assert any(message in e.value and e.value.startswith("The comparison could not run") for e in at.error)
+    assert any("No comparison yet" in i.value for i in at.info)  # nothing half-shown
+    assert len(trainings) == before
+
+
+def test_all_pairs_refused_lists_why(trainings):
+    at = _open()
+    _by_key(at.multiselect, "compare_methods").set_value(["JSPSH"])
+    _by_key(at.multiselect, "compare_bits").set_value([64, 128])
+    _run_button(at).click().run()
+    assert not at.exception, at.exception
+    err = " ".join(e.value for e in at.error)
+    assert "nothing to run" in err and "JSPSH at 64 bits: the largest n_bits for 630 training items" in err
+
+
+def test_refused_pairs_are_listed_beside_the_result(trainings):
+    at = _open()
+    _by_key(at.multiselect, "compare_methods").set_value(["JSPSH"])
+    _by_key(at.multiselect, "compare_bits").set_value([16, 32])
+    _run_button(at).click().run()
+    assert not at.exception and not at.error
+    assert any("JSPSH at 32 bits" in w.value for w in at.warning)
+    assert len(at.dataframe[0].value) == 1
+
+
+def test_a_shared_url_sets_the_form_and_a_run_writes_it(trainings):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"cmp_methods": "SCM,NoSuchHash", "cmp_bits": "64,20", "cmp_seeds": "9"}.items():
+        at.query_params[k] = v
+    at = _open(at)
+    assert _by_key(at.multiselect, "compare_methods").value == ["SCM"]  # unknown names dropped
+    assert _by_key(at.multiselect, "compare_bits").value == [64]
+    assert _by_key(at.number_input, "compare_seeds").value == 5  # clamped to the page's range
+    _by_key(at.multiselect, "compare_methods").set_value([])
+    _run_button(at).click().run()  # an error, but the choice still goes to the URL
+    assert at.error and "cmp_methods" not in at.query_params and at.query_params["cmp_bits"] == "64"
+
+
+def _lookup_script():
+    import streamlit as st
+
+    from cmh_core.comparison import Comparison
+    from cmh_core.experiment import Run
+    from ui.compare import MAX_STORED, make_lookup, remember
+    from ui.state import RunKey, add_run
+
+    def run(method, n_bits, seed, protocol="learned"):
+        report = {d: {"mAP": 0.5} for d in ("i2t", "t2i")}
+        return Run("tuxpaint", method, n_bits, seed, {}, protocol, report, 1.0, 0.1)
+
+    add_run(RunKey.make("tuxpaint", "DCH", 16, 0), run("DCH", 16, 0))
+    add_run(RunKey.make("tuxpaint", "DCH", 32, 0, {"n_iter": 3}), run("DCH", 32, 0))  # not defaults
+    add_run(RunKey.make("tuxpaint", "SCM", 16, 0), "not a Run")
+    learned, encoded = make_lookup("tuxpaint", "learned"), make_lookup("tuxpaint", "encoded")
+    other = make_lookup("mirflickr", "learned")
+    found = {
+        "train run": learned("DCH", 16, 0) is not None,
+        "other protocol": encoded("DCH", 16, 0) is not None,
+        "other dataset": other("DCH", 16, 0) is not None,
+        "other params": learned("DCH", 32, 0) is not None,
+        "other seed": learned("DCH", 16, 1) is not None,
+        "not a Run": learned("SCM", 16, 0) is not None,
+    }
+    many = [run("CCA-ITQ", 16, s, "encoded") for s in range(MAX_STORED + 3)]
+    remember("tuxpaint", Comparison("tuxpaint", ["CCA-ITQ"], [16], [], protocol="encoded", runs=many))
+    found["stored, newest"] = encoded("CCA-ITQ", 16, MAX_STORED + 2) is many[-1]
+    found["stored, oldest dropped"] = encoded("CCA-ITQ", 16, 0) is not None
+    found["stored, other protocol"] = learned("CCA-ITQ", 16, 5) is not None
+    st.write(found)
+    st.write(f"{len(st.session_state['cmh_compare_runs'])} stored")
+
+
+def test_lookup_matches_only_the_same_settings():
+    at = AppTest.from_function(_lookup_script, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    found = at.json[0].value
+    assert json.loads(found) == {
+        "train run": True,
+        "other protocol": False,
+        "other dataset": False,
+        "other params": False,
+        "other seed": False,
+        "not a Run": False,
+        "stored, newest": True,
+        "stored, oldest dropped": False,
+        "stored, other protocol": False,
+    }
+    from ui.compare import MAX_STORED
+
+    assert at.markdown[0].value == f"{MAX_STORED} stored"
+
+
+def test_progress_texts_name_method_bits_seed_and_reuse():
+    from cmh_core.experiment import Run
+    from ui.compare import _start_text, _step_text
+
+    run = Run("tuxpaint", "CCA-ITQ", 32, 2, {}, "learned", {}, 1.234, 0.1)
+    assert _start_text("", 1, 4, "CCA-ITQ", 32, 2) == "Now run 1 of 4: CCA-ITQ · 32 bits · seed 2…"
+    done = _step_text(1, 4, run, False)
+    assert done == "Run 1 of 4: CCA-ITQ · 32 bits · seed 2 · trained in 1.2 s"
+    assert _step_text(1, 4, run, True).endswith("· reused from this session")
+    assert _start_text(done, 2, 4, "DCH", 16, 0) == f"{done}; now run 2 of 4: DCH · 16 bits · seed 0…"
+
+
+def test_a_failing_run_is_an_error_and_the_finished_runs_are_kept(trainings, monkeypatch):
+    counted = cmh_core.comparison.run_experiment
+
+    def failing(ds, method, **kw):
+        if method == "SCM":
+            raise RuntimeError("solver diverged")
+        return counted(ds, method, **kw)
+
+    monkeypatch.setattr(cmh_core.comparison, "run_experiment", failing)
+    at = _open()
+    _by_key(at.multiselect, "compare_methods").set_value(["RandomCodes", "SCM"])
+    _by_key(at.multiselect, "compare_bits").set_value([16])
+    _run_button(at).click().run()
+    assert not at.exception, at.exception
+    assert any("The comparison failed (RuntimeError: solver diverged)" in e.value for e in at.error)
+    before = len(trainings)
+    _by_key(at.multiselect, "compare_methods").set_value(["RandomCodes"])
+    _run_button(at).click().run()
+    assert not at.exception and not at.error
+    assert len(trainings) == before  # RandomCodes, trained before SCM failed, was kept and reused
+    assert _caption(at, "0 trained").startswith("0 trained, 1 reused")
