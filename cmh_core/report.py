@@ -40,6 +40,8 @@ __all__ = [
 _DIRECTIONS = {"i2t": "image → text (I→T)", "t2i": "text → image (T→I)"}
 _SHORT = {"i2t": "I→T", "t2i": "T→I"}
 _CONFIG = {"displaylogo": False, "responsive": True}  # no "made with plotly" link out of the file
+# Two fixed figure columns: plotly sizes a chart when its script runs, before later cells exist, so
+# a grid whose column count depends on the number of cells would draw the first chart too wide.
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0 auto;
 max-width:1200px;padding:0 24px 48px;color:#222;line-height:1.45}
@@ -47,8 +49,9 @@ h1{font-size:1.7em;margin-top:1em}h2{border-bottom:1px solid #ddd;padding-bottom
 table{border-collapse:collapse;margin:8px 0 16px;font-size:.92em}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.muted{color:#666;font-size:.9em}.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));
-gap:12px}.fig{border:1px solid #eee;border-radius:6px;padding:4px;min-height:200px}
+.muted{color:#666;font-size:.9em}.figs{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:12px}
+@media (max-width:900px){.figs{grid-template-columns:minmax(0,1fr)}}
+.fig{border:1px solid #eee;border-radius:6px;padding:4px;min-height:200px}
 .gal{display:grid;grid-template-columns:repeat(auto-fill,minmax(270px,1fr));gap:10px}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px;font-size:.9em}
 .card .q{display:flex;gap:8px;align-items:center;margin-bottom:6px}
