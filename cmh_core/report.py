@@ -411,6 +411,16 @@ def _comparison_tables(cmp: Comparison) -> str:
     )
 
 
+def _grid_section(cmp: Comparison) -> str:
+    rows = [
+        ("methods", ", ".join(cmp.methods)),
+        ("code lengths", ", ".join(str(b) for b in cmp.bits)),
+        ("seeds", ", ".join(str(s) for s in cmp.seeds)),
+        ("runs", f"{len(cmp.runs)} ({cmp.reused} reused from earlier runs)"),
+    ]
+    return "<h2>Comparison</h2>" + _table(["", ""], rows)
+
+
 def _mean_curve(runs: Sequence[Run], direction: str, key: str) -> dict[str, list[float]] | None:
     """Point-wise mean over seeds of one curve of the report (same x values for one dataset and length)."""
     curves = [r.report[direction][key] for r in runs if key in r.report.get(direction, {})]
@@ -431,7 +441,10 @@ def _comparison_figures(cmp: Comparison, chance: Mapping[int, Mapping[str, float
         plotting.comparison_map_figure(summary, d, {b: c[d] for b, c in chance.items()} if chance else None)
         for d in _DIRECTIONS
     ]
-    bits = max(r.n_bits for r in cmp.runs)  # the longest code every method reached
+    by_method = [{r.n_bits for r in cmp.runs if r.method == m} for m in cmp.methods]
+    common = set.intersection(*by_method) if by_method else set()
+    # PR curves at the longest code every method ran at (a method may refuse the longest one)
+    bits = max(common) if common else max(r.n_bits for r in cmp.runs)
     for d in _DIRECTIONS:
         for key, by in (("precision_at_k", "rank"), ("pr_curve", "radius")):
             curves = {}
@@ -482,17 +495,8 @@ def comparison_report_html(
         )
     bits = sorted({r.n_bits for r in comparison.runs})
     chance = {b: chance_levels(dataset, b) for b in bits} if chance is None else chance
-    grid = _table(
-        ["", ""],
-        [
-            ("methods", ", ".join(comparison.methods)),
-            ("code lengths", ", ".join(str(b) for b in comparison.bits)),
-            ("seeds", ", ".join(str(s) for s in comparison.seeds)),
-            ("runs", f"{len(comparison.runs)} ({comparison.reused} reused from earlier runs)"),
-        ],
-    )
     sections = [
-        "<h2>Comparison</h2>" + grid,
+        _grid_section(comparison),
         _dataset_section(dataset, comparison.protocol, comparison.unpaired),
         _comparison_tables(comparison),
         "<h2>Figures</h2>" + _figures(_comparison_figures(comparison, chance)),

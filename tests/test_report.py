@@ -138,6 +138,14 @@ def test_comparison_report_tables_figures_and_gallery(comparison_html, compariso
     assert "data:image/webp;base64," in comparison_html
 
 
+def test_comparison_pr_curves_at_the_longest_code_every_method_ran(comparison, synthetic_ds):
+    runs = [r for r in comparison.runs if not (r.method == "SCM" and r.n_bits == 32)]  # SCM refused 32
+    partial = dataclasses.replace(comparison, runs=runs, skipped=["SCM at 32 bits: refused"])
+    html = comparison_report_html(partial, synthetic_ds, chance={16: {"i2t": 0.2, "t2i": 0.2}}, gallery=0)
+    assert "16 bits (seed mean)" in html and "32 bits (seed mean)" not in html
+    assert "SCM at 32 bits: refused" in html and 'class="card"' not in html
+
+
 def test_comparison_report_refuses_an_empty_comparison(synthetic_ds):
     empty = Comparison(dataset=synthetic_ds.name, methods=["DCH"], bits=[16], seeds=[0])
     with pytest.raises(ValueError, match="no runs"):

@@ -1,8 +1,9 @@
 """Download buttons for a run's exports (Train page) and a comparison's report (Compare page).
 
 Every file is built only when its button is pressed: Streamlit runs a callable ``data`` on its
-own thread at the click, so drawing the Train page costs nothing. What a click built is kept
-for that run object (dropped with it), so a second click sends the same bytes at once.
+own thread at the click, so drawing the Train page costs nothing. Files are not kept after the
+download (a report is ~5 MB; rebuilding takes about a second); only the run's codes, which three
+files share, are kept for that run object and dropped with it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ __all__ = ["run_downloads", "comparison_downloads"]
 
 _BIN = "application/octet-stream"
 _LOCK = threading.Lock()
-_BUILT: dict[int, dict[str, Any]] = {}  # id(run or comparison) -> {file kind: bytes or str}
+_BUILT: dict[int, dict[str, Any]] = {}  # id(run) -> {"codes": run_codes(...)}
 
 
 def _lazy(owner: Any, kind: str, make: Callable[[], Any]) -> Callable[[], Any]:
@@ -96,7 +97,7 @@ def run_downloads(key: RunKey, run: Run, ds: CrossModalDataset) -> None:
     st.subheader("Download this run")
     cols = st.columns(4)
     for j, (kind, label, make, name, mime, hint) in enumerate(files):
-        _button(cols[j % 4], label, _lazy(run, kind, make), name, mime, f"dl_run_{kind}", hint)
+        _button(cols[j % 4], label, make, name, mime, f"dl_run_{kind}", hint)
 
 
 def _report(run: Run, ds: CrossModalDataset, chance: dict[str, float]) -> str:
@@ -132,4 +133,4 @@ def comparison_downloads(comparison: Comparison, ds: CrossModalDataset, key: str
     cols = st.columns(len(files))
     for col, (label, make, name, mime, hint) in zip(cols, files, strict=True):
         kind = name.rsplit(".", 1)[-1]
-        _button(col, label, _lazy(comparison, kind, make), name, mime, f"{key}_dl_{kind}", hint)
+        _button(col, label, make, name, mime, f"{key}_dl_{kind}", hint)
