@@ -171,7 +171,12 @@ def map_bar_figure(maps: Mapping[str, float], chance: Mapping[str, float] | None
                 x=known,
                 y=[float(chance[k]) for k in known],
                 mode="markers",
-                marker={"symbol": "line-ew-open", "size": 60, "line": {"width": 3, "color": CHANCE_COLOUR}},
+                marker={
+                    "symbol": "line-ew-open",
+                    "size": 60,
+                    "color": CHANCE_COLOUR,  # open symbols are stroked in the marker colour
+                    "line": {"width": 3, "color": CHANCE_COLOUR},
+                },
                 name="chance (random codes)",
                 hovertemplate="%{x}: chance %{y:.3f}<extra></extra>",
             )
