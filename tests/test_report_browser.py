@@ -5,6 +5,8 @@ run and of a comparison from a ``file://`` URL. A route handler sees every reque
 makes: files, ``data:`` and ``blob:`` URLs go through, anything else (a CDN, a web font, an
 image host) is counted and aborted. The report must need none of them, and must still draw at
 least three plotly figures and its thumbnails. Screenshots go to ``test-output/screenshots/``.
+A last test presses the Train page's download buttons in a real ``streamlit run`` (the files are
+built on the click, on Streamlit's own thread) and reads the files back.
 """
 
 from __future__ import annotations
@@ -93,3 +95,34 @@ def test_report_renders_offline_with_figures_and_thumbnails(reports, browser, wh
     assert n_figures >= (7 if which == "run" else 6), n_figures
     assert len(images) >= 8 and all(done and width > 0 for done, width in images), images
     assert errors == [], errors
+
+
+def test_train_page_downloads_build_the_files_on_click(browser, tmp_path):
+    """In a real `streamlit run`: after training, the lazy download buttons deliver the files."""
+    import numpy as np
+    from test_browser import StreamlitServer, goto_page, open_app, press_train, wait_trained
+
+    server = StreamlitServer().start()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(T_RENDER)
+    got = {}
+    try:
+        open_app(page, server.url)
+        goto_page(page, "Train")
+        press_train(page)
+        wait_trained(page)
+        for kind in ("html", "codes_npz", "csv"):
+            with page.expect_download(timeout=T_RENDER) as info:
+                page.locator(f".st-key-dl_run_{kind} button").first.click()
+            got[kind] = tmp_path / info.value.suggested_filename
+            info.value.save_as(got[kind])
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        context.close()
+        server.stop()
+    assert got["html"].name == "tuxpaint_DCH_32bits_seed0_report.html"
+    assert "DCH · 32 bits · seed 0 on tuxpaint" in got["html"].read_text(encoding="utf-8")
+    with np.load(got["codes_npz"], allow_pickle=False) as z:
+        assert z["image_query"].shape == (158, 4) and z["text_database_ids"][0].startswith("text:")
+    assert got["csv"].read_text(encoding="utf-8").startswith("section,metric,at,value\n")
