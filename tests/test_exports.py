@@ -159,3 +159,18 @@ def test_train_page_offers_every_download_after_training():
     for want in ("Metrics CSV", "Metrics JSON", "Codes .npz", "Model .npz", "FAISS index (texts)",
                  "FAISS index (images)", "HTML report"):  # fmt: skip
         assert want in labels, labels
+
+
+def _compare_page_stub() -> None:
+    from cmh_core.comparison import run_comparison
+    from cmh_core.datasets import make_synthetic
+    from ui.exports import comparison_downloads
+
+    ds = make_synthetic(n=300, d_img=16, d_txt=12, n_labels=4, random_state=0)
+    comparison_downloads(run_comparison(ds, ["RandomCodes"], [8, 16], 1), ds)
+
+
+def test_comparison_downloads_offer_report_csv_and_json():
+    at = AppTest.from_function(_compare_page_stub, default_timeout=90).run()
+    assert not at.exception, at.exception
+    assert [b.label for b in at.download_button] == ["HTML report", "Runs CSV", "Runs JSON"]

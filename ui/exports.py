@@ -106,6 +106,13 @@ def _report(run: Run, ds: CrossModalDataset, chance: dict[str, float]) -> str:
     return run_report_html(run, ds, chance=chance)
 
 
+def _comparison_report(comparison: Comparison, ds: CrossModalDataset) -> str:
+    from cmh_core.report import comparison_report_html
+
+    # chance of this very dataset (``ds`` need not be loadable by its name), at the click
+    return comparison_report_html(comparison, ds)
+
+
 def comparison_downloads(comparison: Comparison, ds: CrossModalDataset, key: str = "cmp") -> None:
     """Download buttons of a comparison: the HTML report, the per-run CSV and the JSON records.
 
@@ -118,13 +125,9 @@ def comparison_downloads(comparison: Comparison, ds: CrossModalDataset, key: str
     key : str
         Prefix of the buttons' widget keys (two comparisons on one page need two prefixes).
     """
-    from cmh_core.report import comparison_report_html
-
-    bits = sorted({r.n_bits for r in comparison.runs})
-    chance = {b: chance_maps(ds.name, b) for b in bits}  # cached per code length
     stem = _stem(ds.name, "comparison", "-".join(comparison.methods), "-".join(map(str, comparison.bits)))
     files = [
-        ("HTML report", lambda: comparison_report_html(comparison, ds, chance=chance), f"{stem}.html",
+        ("HTML report", lambda: _comparison_report(comparison, ds), f"{stem}.html",
          "text/html", "one self-contained file with the tables, figures and a query gallery; opens offline"),
         ("Runs CSV", comparison.to_csv, f"{stem}.csv", "text/csv", "one row per run"),
         ("Runs JSON", lambda: comparison.to_json(indent=1), f"{stem}.json", "application/json",
