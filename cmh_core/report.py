@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -221,6 +222,15 @@ def _method_section(method: str, params: Mapping[str, Any]) -> str:
     return head + "<h3>Parameters</h3>" + _table(["parameter", "value"], prm)
 
 
+def _metric_name(key: str) -> str:
+    """``precision_within_radius2_micro`` -> a phrase a reader without the code understands."""
+    m = re.fullmatch(r"precision_within_radius(\d+)(_micro)?", key)
+    if m:
+        how = "pooled over queries" if m.group(2) else "mean over queries, an empty ball counts 0"
+        return f"precision within Hamming radius {m.group(1)} ({how})"
+    return key
+
+
 def _metrics_section(run: Run, chance: Mapping[str, float] | None) -> str:
     rep = run.report
     both = [rep.get(d, {}) for d in _DIRECTIONS]
@@ -231,7 +241,7 @@ def _metrics_section(run: Run, chance: Mapping[str, float] | None) -> str:
     if chance:
         rows.append(["chance mAP (random codes, same length)", chance["i2t"], chance["t2i"]])
     scalar = [k for k in both[0] if k.startswith(("mAP@", "NDCG@", "precision_within_radius"))]
-    rows += [[k, *[r.get(k) for r in both]] for k in scalar]
+    rows += [[_metric_name(k), *[r.get(k) for r in both]] for k in scalar]
     pk = [r.get("precision_at_k", {}) for r in both]
     for j, k in enumerate(pk[0].get("k", [])):
         rows.append([f"precision@{k}", *[c["precision"][j] for c in pk]])
