@@ -1,9 +1,10 @@
-"""Command line: ``python -m cmh_core`` (or ``cmh``) with the commands bench, train, export,
-datasets and methods.
+"""Command line: ``python -m cmh_core`` (or ``cmh``) with the commands bench, train, report,
+export, datasets and methods.
 
 ``bench`` trains every chosen method at every code length and seed on one dataset and prints a
 paper-style table: mAP for I→T and T→I (mean ± std over seeds; the stable-tie mAP and, where the
-report has it, the tie-expected mAP), and training seconds.
+report has it, the tie-expected mAP), and training seconds. ``report`` trains one run (or a
+comparison grid) and writes the one-file HTML report of `cmh_core.report`.
 
 Every error is one line ``error: ...`` on stderr with exit status 2, never a traceback (set
 ``CMH_DEBUG=1`` to see one). Output paths are checked before any work starts.
@@ -23,8 +24,8 @@ from typing import NoReturn
 __all__ = ["format_table", "main", "method_catalogue"]
 
 _DESCRIPTION = (
-    "Cross-modal hashing from the shell: benchmark methods, train one, export a dataset as a "
-    "benchmark file, list the datasets and methods."
+    "Cross-modal hashing from the shell: benchmark methods, train one, write an HTML report of a run "
+    "or a comparison, export a dataset as a benchmark file, list the datasets and methods."
 )
 _EXIT_USAGE = 2
 _UNPAIRED = (
@@ -143,6 +144,7 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     t.add_argument("--unpaired", type=float, default=0.0, metavar="FRACTION", help=_UNPAIRED)
     t.add_argument("--out", type=Path, help="save the trained model here (.npz appended if missing)")
 
+    _report_parser(sub, names)
     e = sub.add_parser(
         "export",
         help="write a dataset as a .npz or .mat benchmark file",
@@ -156,6 +158,29 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list the datasets that load by name")
     sub.add_parser("methods", help="list the registered methods with their fidelity and idea")
     return p
+
+
+def _report_parser(sub, names: str) -> None:
+    r = sub.add_parser(
+        "report",
+        help="train one run or a comparison and write a one-file HTML report (opens offline)",
+        description="Train and evaluate one method (--method) or a methods × bits × seeds grid "
+        "(--methods, several --bits, or --seeds) and write a self-contained HTML report: parameters, "
+        "dataset, metric tables, interactive plotly figures and the best and worst queries.",
+        epilog=f"methods: {names} (case-insensitive). Lists take spaces or commas: "
+        "--methods DCH,CCA-ITQ --bits 32,64",
+    )
+    r.add_argument("--dataset", default="tuxpaint", help="bundled name, 'synthetic', or a .npz/.mat/.h5 path")
+    who = r.add_mutually_exclusive_group(required=True)
+    who.add_argument("--method", help="one method: a report of one run")
+    who.add_argument("--methods", nargs="+", help="methods (or 'all') of a comparison report")
+    r.add_argument("--bits", nargs="+", default=["32"], help="code length(s); several make a comparison")
+    r.add_argument("--seed", type=int, help="random_state of a one-run report; default 0")
+    r.add_argument("--seeds", type=int, help="number of seeds (0..N-1) of a comparison; default 1")
+    r.add_argument("--protocol", choices=["learned", "encoded"], default="learned", help=_PROTOCOL)
+    r.add_argument("--unpaired", type=float, default=0.0, metavar="FRACTION", help=_UNPAIRED)
+    r.add_argument("--out", type=Path, required=True, help="the .html file to write")
+    r.add_argument("--no-progress", action="store_true", help="print no progress on stderr")
 
 
 # --------------------------------------------------------------------------------------- commands
@@ -293,6 +318,85 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_list(values: Sequence[str], what: str, cast=str) -> list:
+    """``["DCH,CCA-ITQ", "SCM"]`` -> ``["DCH", "CCA-ITQ", "SCM"]``; a bad item names the option."""
+    out = []
+    for item in (v.strip() for value in values for v in value.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(cast(item))
+        except ValueError:
+            raise ValueError(f"{what} takes a list of {cast.__name__}s, got {item!r}") from None
+    if not out:
+        raise ValueError(f"{what} needs at least one value")
+    return out
+
+
+def _check_report_args(args: argparse.Namespace) -> tuple[list[str], list[int], bool]:
+    """Methods, bits and whether it is a comparison; every check before any work (path first)."""
+    from cmh_core.datasets.files import check_output_path
+    from cmh_core.methods import METHODS, method_class
+
+    check_output_path(args.out, (".html", ".htm"), "the HTML report")
+    bits = _split_list(args.bits, "--bits", int)
+    if any(b < 1 for b in bits):
+        raise ValueError(f"--bits must be positive code lengths, got {min(bits)}")
+    _check_fraction(args.unpaired)
+    comparison = args.methods is not None or len(bits) > 1 or args.seeds is not None
+    if comparison and args.seed is not None:
+        raise ValueError("--seed is for a one-run report; a comparison takes --seeds N (seeds 0..N-1)")
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    names = _split_list(args.methods or [args.method], "--methods")
+    if [n.lower() for n in names] == ["all"]:
+        return list(METHODS), bits, True
+    return [method_class(n).name for n in names], bits, comparison  # a bad name fails here
+
+
+def _report_comparison(args: argparse.Namespace, ds, methods: list[str], bits: list[int]):
+    from cmh_core.comparison import run_comparison
+
+    def _step(i: int, n: int, run, _reused: bool) -> None:
+        if not args.no_progress:
+            print(f"  {i}/{n}  {run.method} {run.n_bits} bits seed {run.seed}: "
+                  f"mAP I→T {run.map_i2t:.3f}, T→I {run.map_t2i:.3f}", file=sys.stderr)  # fmt: skip
+
+    n_seeds = args.seeds or 1
+    cmp = run_comparison(
+        ds, methods, bits, n_seeds, protocol=args.protocol, unpaired=args.unpaired, progress=_step
+    )
+    for note in cmp.skipped:
+        print(f"skipped: {note}", file=sys.stderr)
+    return (
+        cmp,
+        f"comparison of {', '.join(cmp.methods)} at {', '.join(map(str, bits))} bits, {n_seeds} seed(s)",
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from cmh_core.datasets import load_dataset
+    from cmh_core.experiment import run_experiment
+    from cmh_core.report import write_report
+
+    methods, bits, comparison = _check_report_args(args)
+    ds = load_dataset(args.dataset)
+    if comparison:
+        obj, what = _report_comparison(args, ds, methods, bits)
+    else:
+        seed = args.seed or 0
+        obj = run_experiment(
+            ds, methods[0], n_bits=bits[0], seed=seed, protocol=args.protocol, unpaired=args.unpaired
+        )
+        what = (
+            f"{obj.method} at {obj.n_bits} bits, seed {obj.seed} "
+            f"(mAP I→T {obj.map_i2t:.3f}, T→I {obj.map_t2i:.3f})"
+        )
+    path = write_report(obj, ds, args.out)
+    print(f"wrote the report of {what} to {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 def _datasets() -> int:
     from cmh_core.datasets import list_datasets
 
@@ -311,7 +415,7 @@ def _methods() -> int:
     return 0
 
 
-_COMMANDS = {"bench": _bench, "train": _train, "export": _export}
+_COMMANDS = {"bench": _bench, "train": _train, "report": _report, "export": _export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

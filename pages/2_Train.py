@@ -14,7 +14,8 @@ import logging  # noqa: E402
 import streamlit as st  # noqa: E402  (title first: the page shows at once on a cold start)
 
 from cmh_core.methods import METHODS  # noqa: E402
-from ui.data import dataset_picker  # noqa: E402
+from ui.data import dataset_picker, get_dataset  # noqa: E402
+from ui.exports import run_downloads  # noqa: E402
 from ui.report import live_progress, runs_table, show_run  # noqa: E402
 from ui.runs import train  # noqa: E402
 from ui.state import RunKey, current_run, pop_notice  # noqa: E402
@@ -49,4 +50,5 @@ if found is None:
     )
     st.stop()
 show_run(*found)
+run_downloads(*found, get_dataset(dataset))
 runs_table(dataset)
