@@ -39,6 +39,7 @@ __all__ = [
     "code_map_figure",
     "bit_strip_figure",
     "add_own_items",
+    "comparison_map_figure",
 ]
 
 #: Categorical colours, colour-blind-safe ones first, then enough distinct others for 61 labels.
@@ -171,7 +172,12 @@ def map_bar_figure(maps: Mapping[str, float], chance: Mapping[str, float] | None
                 x=known,
                 y=[float(chance[k]) for k in known],
                 mode="markers",
-                marker={"symbol": "line-ew-open", "size": 60, "line": {"width": 3, "color": CHANCE_COLOUR}},
+                marker={
+                    "symbol": "line-ew-open",
+                    "size": 60,
+                    "color": CHANCE_COLOUR,  # open symbols are stroked in the marker colour
+                    "line": {"width": 3, "color": CHANCE_COLOUR},
+                },
                 name="chance (random codes)",
                 hovertemplate="%{x}: chance %{y:.3f}<extra></extra>",
             )
@@ -849,12 +855,6 @@ def comparison_pr_figure(
     for trace, (method, _, length) in zip(fig.data, parts, strict=True):
         dash = _BITS_DASHES[lengths.index(length) % len(_BITS_DASHES)]
         trace.line = {"color": colours[method], "dash": dash}
-    return fig
-        yaxis={"showticklabels": False, "title": None, "zeroline": False},
-        legend={"itemsizing": "constant"},
-        height=560,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-    )
     return fig
 
 
