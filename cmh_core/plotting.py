@@ -39,7 +39,6 @@ __all__ = [
     "code_map_figure",
     "bit_strip_figure",
     "add_own_items",
-    "comparison_map_figure",
 ]
 
 #: Categorical colours, colour-blind-safe ones first, then enough distinct others for 61 labels.
@@ -855,71 +854,4 @@ def comparison_pr_figure(
     for trace, (method, _, length) in zip(fig.data, parts, strict=True):
         dash = _BITS_DASHES[lengths.index(length) % len(_BITS_DASHES)]
         trace.line = {"color": colours[method], "dash": dash}
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------
-# Comparisons and HTML reports (report helper): mAP against code length over seeds
-# ---------------------------------------------------------------------------------------------
-
-
-def comparison_map_figure(
-    summary: Sequence[Mapping[str, Any]],
-    direction: Literal["i2t", "t2i"] = "i2t",
-    chance: Mapping[int, float] | None = None,
-) -> go.Figure:
-    """mAP against code length, one line per method, error bars = std over seeds.
-
-    Parameters
-    ----------
-    summary : sequence of dict
-        `cmh_core.comparison.Comparison.summary` rows (``method, n_bits, n_seeds,
-        map_<direction>_mean, map_<direction>_std``).
-    direction : {"i2t", "t2i"}
-    chance : mapping, optional
-        ``{n_bits: chance mAP}`` (RandomCodes at that length), drawn as a dashed grey line.
-
-    Returns
-    -------
-    go.Figure
-        One ``go.Scatter`` per method (x = bits on a log-2 axis) and a ``"chance"`` trace.
-    """
-    if direction not in ("i2t", "t2i"):
-        raise ValueError(f"direction must be 'i2t' or 't2i', got {direction!r}")
-    methods = list(dict.fromkeys(str(r["method"]) for r in summary))
-    colours = group_colours(methods)
-    fig = go.Figure()
-    for m in methods:
-        rows = sorted((r for r in summary if r["method"] == m), key=lambda r: r["n_bits"])
-        fig.add_trace(
-            go.Scatter(
-                x=[r["n_bits"] for r in rows],
-                y=[r[f"map_{direction}_mean"] for r in rows],
-                error_y={"type": "data", "array": [r[f"map_{direction}_std"] for r in rows], "visible": True},
-                customdata=[r["n_seeds"] for r in rows],
-                mode="lines+markers",
-                name=m,
-                line={"color": colours[m]},
-                hovertemplate="%{x} bits: mAP %{y:.3f} (%{customdata} seeds)" + f"<extra>{m}</extra>",
-            )
-        )
-    if chance:
-        bits = sorted(chance)
-        fig.add_trace(
-            go.Scatter(
-                x=bits,
-                y=[float(chance[b]) for b in bits],
-                mode="lines",
-                name="chance (random codes)",
-                line={"dash": "dash", "color": CHANCE_COLOUR},
-                hovertemplate="%{x} bits: chance %{y:.3f}<extra></extra>",
-            )
-        )
-    ticks = sorted({int(r["n_bits"]) for r in summary})
-    fig.update_layout(
-        title=f"mAP {'I→T' if direction == 'i2t' else 'T→I'} against code length (mean ± std over seeds)",
-        xaxis={"title": "bits", "type": "log", "tickvals": ticks, "ticktext": [str(b) for b in ticks]},
-        yaxis={"title": "mAP", "rangemode": "tozero"},
-        height=360,
-    )
     return fig

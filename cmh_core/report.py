@@ -448,7 +448,7 @@ def _comparison_figures(cmp: Comparison, chance: Mapping[int, Mapping[str, float
 
     summary = cmp.summary()
     figs = [
-        plotting.comparison_map_figure(summary, d, {b: c[d] for b, c in chance.items()} if chance else None)
+        plotting.map_vs_bits_figure(summary, d, {b: c[d] for b, c in chance.items()} if chance else None)
         for d in _DIRECTIONS
     ]
     by_method = [{r.n_bits for r in cmp.runs if r.method == m} for m in cmp.methods]
