@@ -100,9 +100,9 @@ def test_grid_fills_the_charts(compared):
     assert "seed 0 (not averaged)" in _caption(compared, "One curve per method")
 
 
-def test_downloads_offer_csv_and_json_of_the_runs(compared):
+def test_downloads_offer_csv_json_and_the_html_report(compared):
     labels = [b.label for b in compared.get("download_button")]
-    assert "Download CSV (one row per run)" in labels and "Download JSON (runs with reports)" in labels
+    assert {"Runs CSV", "Runs JSON", "HTML report"} <= set(labels)
     cmp = Comparison.from_dict(compared.session_state["cmh_comparison"])
     assert len(cmp.to_csv().splitlines()) == 1 + 4
 

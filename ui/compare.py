@@ -20,6 +20,7 @@ from cmh_core.comparison import Comparison, Lookup, run_comparison
 from cmh_core.experiment import Run
 from cmh_core.methods import METHODS
 from ui.data import get_dataset
+from ui.exports import comparison_downloads
 from ui.runs import chance_maps
 from ui.state import RunKey, add_run, session_runs, url_get, url_set
 from ui.widgets import BIT_CHOICES
@@ -288,15 +289,6 @@ def _charts(dataset: str, cmp: Comparison) -> None:
     )
 
 
-def _downloads(cmp: Comparison) -> None:
-    left, right = st.columns(2)
-    stem = f"comparison_{cmp.dataset}"
-    left.download_button("Download CSV (one row per run)", cmp.to_csv(), f"{stem}.csv", "text/csv")
-    right.download_button(
-        "Download JSON (runs with reports)", cmp.to_json(indent=1), f"{stem}.json", "application/json"
-    )
-
-
 def _open_run(dataset: str, cmp: Comparison) -> None:
     """Make one run of the comparison the session's current run (for Search and Code Map)."""
     if cmp.protocol != "learned":  # the other pages show the learned protocol only
@@ -333,5 +325,5 @@ def show_comparison(dataset: str, cmp: Comparison) -> None:
         )
     st.dataframe(summary_rows(cmp), hide_index=True, key="compare_table")
     _charts(dataset, cmp)
-    _downloads(cmp)
+    comparison_downloads(cmp, get_dataset(dataset), key="compare")
     _open_run(dataset, cmp)
