@@ -103,3 +103,51 @@ def test_memory_scales_with_batch_not_n():
     nf = {"image": 1280, "text": 1791}
     small, large = m.max_n_bits(nf, 1_000), m.max_n_bits(nf, 1_000_000)
     assert small > large >= 64  # a million items still fit at 64 bits in the budget
+
+
+# ---------------------------------------------------------------- Train page: loss terms
+def test_loss_terms_figure_draws_each_term_and_the_total():
+    from cmh_core.plotting import loss_terms_figure
+
+    history = [[1, 3.0, 0.1], [2, 2.0, 0.2], [3, 1.5, 0.3]]
+    terms = [{"a": 2.0, "b": 1.0}, {"a": 1.5, "b": 0.5}, {"a": 1.0}]
+    fig = loss_terms_figure(history, terms)
+    assert [t.name for t in fig.data] == ["a", "b", "total"]
+    assert list(fig.data[1].y[:2]) == [1.0, 0.5] and np.isnan(fig.data[1].y[2])  # missing: a gap
+    assert list(fig.data[2].y) == [3.0, 2.0, 1.5]
+    assert fig.layout.yaxis.type == "log"  # all positive
+    assert loss_terms_figure(history, [{"a": -1.0}, {"a": 1.0}, {}]).layout.yaxis.type == "linear"
+    empty = loss_terms_figure(history, [{}, {}, {}])
+    assert not empty.data and "no loss terms" in empty.layout.annotations[0].text
+    with pytest.raises(ValueError, match="history has 3 rows but loss_terms has 2"):
+        loss_terms_figure(history, terms[:2])
+
+
+def test_train_page_plots_dcmh_loss_terms():
+    """Training DCMH on the Train page shows one curve per loss term (from Run.loss_terms)."""
+    import json
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=120)
+    at.switch_page("pages/2_Train.py").run()
+    next(s for s in at.selectbox if s.key == "train_method").set_value("DCMH").run()
+    for key, value in (("hp_DCMH_n_epochs", 2), ("hp_DCMH_n_hidden", 32)):
+        next(n for n in at.number_input if n.key == key).set_value(value)
+    at.button[[b.label for b in at.button].index("Train")].click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    run = at.session_state["cmh_runs"][-1]["run"]
+    assert len(run.loss_terms) == 2 and set(run.loss_terms[0]) == {"likelihood", "quantization", "balance"}
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    names = [[t.get("name") for t in c["data"]] for c in charts]
+    assert ["likelihood", "quantization", "balance", "total"] in names, names
+
+
+def test_live_progress_callback_takes_the_terms():
+    """`run_experiment` passes loss terms only to callbacks naming a fourth parameter."""
+    from cmh_core.methods._base import _takes_terms
+    from ui.report import live_progress
+
+    assert _takes_terms(live_progress(2))
