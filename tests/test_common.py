@@ -41,7 +41,7 @@ SMALL.update(DEEP)
 @pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread():
     """Deep methods train with one torch thread here: 8 parallel jobs on 2 cores made 2 threads
-    ~70x slower (busy-waiting OpenMP threads), and timing is not what these tests check."""
+    9-76x slower (busy-waiting OpenMP threads), and timing is not what these tests check."""
     import torch
 
     before = torch.get_num_threads()
