@@ -223,6 +223,7 @@ class DCMH(TorchHasher):
         n = data.X[m].shape[0]
         Y_other = data.Y[other]
         for idx in self._batches(n, data.generator):
+            idx = idx.to(data.device)  # shuffled on the CPU generator, used where the bank lives
             out = f(data.X[m][idx])  # F_b (b, r)
             S = (data.Y[m][idx] @ Y_other.T > 0).to(out.dtype)  # s_ij (b, n)
             col_sum = bank[m].sum(0) - bank[m][idx].sum(0) + out.sum(0)  # F^T 1 with the batch live
