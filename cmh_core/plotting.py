@@ -39,6 +39,7 @@ __all__ = [
     "code_map_figure",
     "bit_strip_figure",
     "add_own_items",
+    "loss_terms_figure",
 ]
 
 #: Categorical colours, colour-blind-safe ones first, then enough distinct others for 61 labels.
@@ -854,7 +855,6 @@ def comparison_pr_figure(
     for trace, (method, _, length) in zip(fig.data, parts, strict=True):
         dash = _BITS_DASHES[lengths.index(length) % len(_BITS_DASHES)]
         trace.line = {"color": colours[method], "dash": dash}
-    return fig
     return fig
 
 
