@@ -264,6 +264,8 @@ def _run_figures(run: Run, codes: Mapping[str, np.ndarray] | None, chance: Mappi
     figs = [plotting.map_bar_figure(maps, {_SHORT[d]: chance[d] for d in _DIRECTIONS} if chance else None)]
     figs[0].update_layout(title="mAP against chance")
     figs.append(plotting.objective_figure(run.history, title="Training objective (loss curve)"))
+    if any(run.loss_terms):  # deep methods report each loss term per epoch
+        figs.append(plotting.loss_terms_figure(run.history, run.loss_terms))
     radius = {_SHORT[d]: rep[d]["pr_curve"] for d in _DIRECTIONS}
     figs.append(plotting.pr_curve_figure(radius, by="radius"))
     ranks = {_SHORT[d]: rep[d]["precision_at_k"] for d in _DIRECTIONS if "precision_at_k" in rep[d]}

@@ -70,6 +70,14 @@ def test_run_report_has_the_figures_tables_and_parameters(run_html, run):
     assert "chance mAP" in run_html
 
 
+def test_run_report_plots_loss_terms_when_the_method_reports_them(run, tux, run_html):
+    assert "Loss terms" not in run_html  # DCH reports only its total objective
+    terms = [{"L_sim": 2.0 / (i + 1), "L_q": 0.5 / (i + 1)} for i in range(len(run.history))]
+    html = run_report_html(dataclasses.replace(run, loss_terms=terms), tux)
+    assert html.count('class="plotly-graph-div"') == run_html.count('class="plotly-graph-div"') + 1
+    assert "Loss terms" in html and "L_sim" in html
+
+
 def test_run_report_size_for_one_run(run_html):
     size = len(run_html.encode("utf-8"))
     own = size - len(PLOTLY_JS.encode("utf-8"))
