@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,7 @@ __all__ = ["ASSETS_ENV", "BUNDLED", "bundle_folder", "check_file_name", "load_bu
 #: Environment variable naming the ``assets`` folder (holding ``datasets/<name>/``).
 ASSETS_ENV = "CMH_ASSETS"
 _CHECKOUT_ASSETS = Path(__file__).resolve().parents[2] / "assets"
-_NAMES = ("tuxpaint",)
+_NAMES = ("tuxpaint", "openmoji")
 
 
 def _candidates(name: str) -> list[Path]:
@@ -112,19 +114,36 @@ def _read_meta(folder: Path, name: str) -> dict:
     path = folder / "meta.json"
     if not path.is_file():
         raise ValueError(f"bundled dataset {name!r} has no {path}; {_rebuild_hint(name)}")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(
+            f"bundled dataset {name!r}: {path} is corrupted ({type(e).__name__}: {e}); {_rebuild_hint(name)}"
+        ) from None
+    missing = [k for k in ("label_names", "texts", "images") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise ValueError(f"bundled dataset {name!r}: {path} lacks {missing}; {_rebuild_hint(name)}")
+    return meta
 
 
 def _read_arrays(folder: Path, name: str) -> dict[str, np.ndarray]:
     path = folder / "features.npz"
     if not path.is_file():
         raise ValueError(f"bundled dataset {name!r} has no {path}; {_rebuild_hint(name)}")
-    with np.load(path, allow_pickle=False) as z:
-        missing = [k for k in _ARRAYS if k not in z.files]
-        if missing:
-            raise ValueError(f"{path} lacks arrays {missing} (has {sorted(z.files)}); {_rebuild_hint(name)}")
-        return {k: z[k] for k in _ARRAYS}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = sorted(z.files)
+            arrays = {k: z[k] for k in _ARRAYS if k in files}
+    # A truncated or overwritten file fails in zipfile / zlib; object arrays fail with ValueError.
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(
+            f"bundled dataset {name!r}: {path} is corrupted ({type(e).__name__}: {e}); {_rebuild_hint(name)}"
+        ) from None
+    missing = [k for k in _ARRAYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{path} lacks arrays {missing} (has {files}); {_rebuild_hint(name)}")
+    return arrays
 
 
 def _check(arrays: dict[str, np.ndarray], meta: dict, name: str, folder: Path) -> None:
@@ -150,7 +169,7 @@ def _check(arrays: dict[str, np.ndarray], meta: dict, name: str, folder: Path) -
         )
 
 
-def _thumbnails(folder: Path, files: list[str]):
+def _thumbnails(folder: Path, files: list[str], name: str):
     """Return ``i -> PIL.Image`` (RGB) reading ``folder / "images" / files[i]`` on demand."""
 
     def load(i: int):
@@ -162,8 +181,7 @@ def _thumbnails(folder: Path, files: list[str]):
                 return im.convert("RGB")
         except (FileNotFoundError, OSError) as e:
             raise ValueError(
-                f"thumbnail {path} of item {i} cannot be read ({e}); "
-                "restore it with `git checkout assets/datasets`"
+                f"thumbnail {path} of item {i} cannot be read ({e}); {_rebuild_hint(name)}"
             ) from None
 
     return load
@@ -213,5 +231,5 @@ def load_bundle(folder: Path, name: str) -> CrossModalDataset:
         split=split,
         metadata=meta,
         root=folder,
-        _thumbnail_loader=_thumbnails(folder, list(meta["images"])),
+        _thumbnail_loader=_thumbnails(folder, list(meta["images"]), name),
     )
