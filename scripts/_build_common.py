@@ -141,14 +141,38 @@ def check_text_rows(X_txt: np.ndarray, names: Sequence[str], texts: Sequence[str
 
 
 def write_arrays(
-    out: Path, X_img: np.ndarray, X_txt: np.ndarray, Y: np.ndarray, split: Split, vocab: dict
+    out: Path,
+    X_img: np.ndarray,
+    X_txt: np.ndarray,
+    Y: np.ndarray,
+    split: Split,
+    vocab: dict,
+    *,
+    sparse_text: bool = False,
 ) -> None:
-    """Write ``features.npz`` (the arrays `cmh_core.datasets.bundled` reads) and ``vocabulary.json``."""
+    """Write ``features.npz`` (the arrays `cmh_core.datasets.bundled` reads) and ``vocabulary.json``.
+
+    With ``sparse_text`` the TF-IDF rows are stored as CSR parts (``text_features_data`` float32,
+    ``text_features_indices`` int32, ``text_features_indptr`` int64, ``text_features_shape``)
+    instead of the dense ``text_features``: a 5,000-term vocabulary is 99.8% zeros, and inflating
+    the dense array would take most of the load time. The loader rebuilds the same dense float32.
+    """
     query, database = split.query, split.database
+    X_txt = X_txt.astype(np.float32)
+    if sparse_text:
+        rows, cols = np.nonzero(X_txt)  # row-major order: CSR order
+        text = {
+            "text_features_data": X_txt[rows, cols],
+            "text_features_indices": cols.astype(np.int32),
+            "text_features_indptr": np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(X_txt)))]),
+            "text_features_shape": np.array(X_txt.shape, dtype=np.int64),
+        }
+    else:
+        text = {"text_features": X_txt}
     np.savez_compressed(
         out / "features.npz",
         image_features=X_img.astype(np.float32),
-        text_features=X_txt.astype(np.float32),
+        **text,
         labels=Y,
         split_query=query,
         split_database=database,

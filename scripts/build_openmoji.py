@@ -385,7 +385,7 @@ def build(out: Path, tgz: Path | None, version: str) -> None:
     # The one split function of the library: seeded, every label on both sides, index arrays in a
     # seeded random order (the package's order is by group: a sorted database would leak labels).
     split = make_split(Y, query_fraction=QUERY_FRACTION, random_state=SPLIT_SEED)
-    common.write_arrays(out, X_img, X_txt, Y, split, vocab)
+    common.write_arrays(out, X_img, X_txt, Y, split, vocab, sparse_text=True)
 
     source = {
         "package": PACKAGE,

@@ -3,8 +3,8 @@
 A bundle folder holds (written by ``scripts/build_<name>.py``):
 
 - ``features.npz`` (no object arrays): ``image_features`` (n, d_img) float32, ``text_features``
-  (n, d_txt) float32, ``labels`` (n, c) uint8, ``split_query``, ``split_database``, ``split_train``
-  int64;
+  (n, d_txt) float32 (or its CSR parts ``text_features_data/indices/indptr/shape``), ``labels``
+  (n, c) uint8, ``split_query``, ``split_database``, ``split_train`` int64;
 - ``meta.json``: name, title, description, source, ``label_names``, ``texts``, ``ids``, ``images``
   (file names under ``images/``), ``styles``, ``translations``, ``image_featurizer``,
   ``text_featurizer``;
@@ -72,6 +72,32 @@ BUNDLED: dict[str, Path] = {
 }
 
 _ARRAYS = ("image_features", "text_features", "labels", "split_query", "split_database", "split_train")
+#: ``text_features`` may be stored as CSR parts instead (sparse TF-IDF rows load much faster).
+_CSR = ("text_features_data", "text_features_indices", "text_features_indptr", "text_features_shape")
+
+
+def _dense_from_csr(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: np.ndarray
+) -> np.ndarray:
+    """X: (n, d) float32 from CSR parts (data (nnz,), indices (nnz,), indptr (n + 1,), shape (2,)).
+
+    Raises ValueError (reported as a corrupted file) when the parts do not fit together.
+    """
+    if shape.shape != (2,) or shape.min() < 0:
+        raise ValueError(f"text_features_shape is {shape.tolist()}, not (n, d)")
+    n, d = int(shape[0]), int(shape[1])
+    counts = np.diff(indptr)  # (n,) stored terms per row
+    if indptr.shape != (n + 1,) or indptr[0] != 0 or (counts < 0).any():
+        raise ValueError(f"text_features_indptr has shape {indptr.shape} or is not increasing from 0")
+    if (
+        data.shape != indices.shape
+        or data.shape != (int(indptr[-1]),)
+        or (indices.size and (indices.min() < 0 or indices.max() >= d))
+    ):
+        raise ValueError("text_features_data / _indices do not match text_features_indptr and _shape")
+    X = np.zeros((n, d), dtype=np.float32)
+    X[np.repeat(np.arange(n), counts), indices] = data  # row i holds data[indptr[i]:indptr[i + 1]]
+    return X
 
 
 def _rebuild_hint(name: str) -> str:
@@ -134,7 +160,9 @@ def _read_arrays(folder: Path, name: str) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             files = sorted(z.files)
-            arrays = {k: z[k] for k in _ARRAYS if k in files}
+            arrays = {k: z[k] for k in (*_ARRAYS, *_CSR) if k in files}
+        if "text_features" not in arrays and all(k in arrays for k in _CSR):
+            arrays["text_features"] = _dense_from_csr(*(arrays.pop(k) for k in _CSR))
     # A truncated or overwritten file fails in zipfile / zlib; object arrays fail with ValueError.
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(
