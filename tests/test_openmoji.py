@@ -241,3 +241,13 @@ def test_every_page_runs_on_openmoji():
         assert not at.exception, (page, at.exception)
         picker = next(s for s in at.sidebar.selectbox if s.label == "Dataset")
         assert picker.value == "openmoji" and "tuxpaint" in picker.options, page
+
+
+def test_inconsistent_sparse_text_parts_are_refused(copy):
+    with np.load(copy / "features.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    assert "text_features_indptr" in arrays, "openmoji stores its TF-IDF rows as CSR parts"
+    arrays["text_features_indices"] = arrays["text_features_indices"] + 10**6  # columns out of range
+    np.savez(copy / "features.npz", **arrays)
+    with pytest.raises(ValueError, match=r"features\.npz is corrupted.*_indices.*build_openmoji\.py"):
+        load_bundle(copy, "openmoji")
