@@ -3,8 +3,8 @@
 Load time (< 1 s) is a benchmark figure (``benchmarks/bench_load.py``), not a timed test. The
 build's reproducibility (a rerun of ``scripts/build_openmoji.py`` reproduces the committed features
 to 1e-5) needs npm, cairosvg and about ten minutes of CPU: it is checked by hand and reported in the
-README, not rerun here. Image features are checked on a seeded sample of 20 items (EfficientNet on
-all 2,465 would take minutes on CI).
+README, not rerun here. Image features are checked on a seeded sample of 12 items (EfficientNet on
+all 2,463 would take minutes on CI).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def test_every_thumbnail_opens(ds):
 
 
 def test_bundled_images_reproduce_stored_features(ds, model_loaded):
-    items = np.random.default_rng(0).choice(ds.n_items, size=20, replace=False)
+    items = np.random.default_rng(0).choice(ds.n_items, size=12, replace=False)
     for i in items:
         path = ds.root / "images" / ds.metadata["images"][i]
         f = featurize_image(ds, path)
@@ -123,15 +123,18 @@ def test_typed_annotation_finds_its_emoji(ds):
     """Every annotation with a word in the vocabulary, typed as a query, ranks its own emoji's
     text in the top 10 of text->text TF-IDF cosine similarity (ties counted against it)."""
     X = ds.text_features  # (n, v), L2-normalised rows
-    missed = []
+    rows, queries = [], []
     for i, annotation in enumerate(ds.metadata["annotations"]):
         try:
-            x = featurize_text(ds, annotation)
+            queries.append(featurize_text(ds, annotation))
+            rows.append(i)
         except ValueError:  # "keycap: *" style annotations with only one-letter words
             continue
-        s = X @ x  # (n,) cosine similarities
-        if int((s > s[i] + 1e-6).sum()) >= 10:
-            missed.append(annotation)
+    S = np.stack(queries) @ X.T  # (m, n) cosine similarities, one product instead of m
+    own = S[np.arange(len(rows)), rows]  # (m,) each query's score for its own emoji
+    beaten = (S > own[:, None] + 1e-6).sum(axis=1)  # (m,) items ranked strictly above it
+    missed = [ds.metadata["annotations"][rows[k]] for k in np.flatnonzero(beaten >= 10)]
+    assert len(rows) >= 0.95 * ds.n_items
     print(f"\n{len(missed)} of {ds.n_items} annotations miss the top 10: {missed[:10]}")
     assert len(missed) <= 0.02 * ds.n_items, missed[:20]
 
