@@ -17,11 +17,8 @@ Re-runnable: the output folder's generated files are replaced. Needs ``dpkg-deb`
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
-import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _build_common as common  # noqa: E402
+from _build_common import IMAGE_SIZE, REPO, sha256  # noqa: E402
 
 from cmh_core.datasets import featurize, make_split  # noqa: E402
 
@@ -48,8 +47,6 @@ DRAWING_FOLDERS = frozenset({"cartoon"})
 MIN_LABEL_COUNT = 5
 QUERY_FRACTION = 0.2
 SPLIT_SEED = 20220604
-IMAGE_SIZE = 224
-SIZE_BUDGET = 25 * 1024 * 1024
 _TRANSLATION = re.compile(r"^([A-Za-z]{2,3}(?:_[A-Za-z0-9]+)?(?:@[A-Za-z]+)?)\.utf8=(.*)$")
 
 
@@ -67,14 +64,6 @@ class Stamp:
 # ---------------------------------------------------------------------------------------------
 # Package
 # ---------------------------------------------------------------------------------------------
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fetch_deb(tmp: Path) -> Path:
@@ -154,10 +143,9 @@ def assign_labels(items: list[Stamp], skipped: list[str]) -> tuple[list[Stamp], 
         s.labels = [
             f.replace("_", " ") for f in s.folders if f not in STYLE_FOLDERS and f not in NON_SEMANTIC_FOLDERS
         ]
-    counts = Counter(lab for s in items for lab in set(s.labels))
-    rare = sorted(lab for lab, c in counts.items() if c < MIN_LABEL_COUNT)
+    names, rare = common.frequent_labels([s.labels for s in items], MIN_LABEL_COUNT)
     print(f"dropped {len(rare)} labels with fewer than {MIN_LABEL_COUNT} items: {', '.join(rare)}")
-    keep = {lab for lab, c in counts.items() if c >= MIN_LABEL_COUNT}
+    keep = set(names)  # ordered by frequency (descending), then name
     kept = []
     for s in items:
         s.labels = [lab for lab in dict.fromkeys(s.labels) if lab in keep]
@@ -165,8 +153,6 @@ def assign_labels(items: list[Stamp], skipped: list[str]) -> tuple[list[Stamp], 
             kept.append(s)
         else:
             skipped.append(f"{s.rel}: no label left after dropping rare labels")
-    # Order: by frequency (descending), then name.
-    names = sorted(keep, key=lambda lab: (-counts[lab], lab))
     return kept, names
 
 
@@ -195,24 +181,6 @@ def render(stamp: Stamp):
     return im
 
 
-def write_images(items: list[Stamp], out: Path, quality: int, skipped: list[str]) -> list[Stamp]:
-    img_dir = out / "images"
-    if img_dir.exists():
-        shutil.rmtree(img_dir)
-    img_dir.mkdir(parents=True)
-    kept = []
-    for s in items:
-        try:
-            im = featurize.prepare_image(render(s), IMAGE_SIZE)
-        except Exception as e:  # cairosvg / Pillow failures: log and skip the stamp
-            skipped.append(f"{s.rel}: could not be rendered ({type(e).__name__}: {e})")
-            continue
-        kept.append(s)
-        im.save(img_dir / f"{len(kept) - 1}.webp", "WEBP", quality=quality, method=6)
-    print(f"wrote {len(kept)} images to {img_dir} (WebP quality {quality})")
-    return kept
-
-
 # ---------------------------------------------------------------------------------------------
 # Card
 # ---------------------------------------------------------------------------------------------
@@ -221,10 +189,9 @@ def write_images(items: list[Stamp], out: Path, quality: int, skipped: list[str]
 def write_card(out: Path, meta: dict, Y: np.ndarray, vocab_size: int, skipped: list[str]) -> None:
     src = meta["source"]
     styles = Counter(meta["styles"])
-    freq = Y.sum(0)
-    rows = "\n".join(f"| {name} | {int(f)} |" for name, f in zip(meta["label_names"], freq, strict=True))
+    rows = common.label_rows(meta["label_names"], Y)
     split = meta["split_sizes"]
-    skipped_md = "\n".join(f"- `{s}`" for s in skipped) or "- none"
+    skipped_md = common.skipped_markdown(skipped)
     text = f"""# tuxpaint: Tux Paint stamps with captions
 
 {meta["description"]}
@@ -320,8 +287,6 @@ Changes: images composited on white, scaled to 224 px and re-encoded as WebP; ca
 
 
 def build(out: Path, deb: Path | None, quality: int) -> None:
-    from PIL import Image
-
     out.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tuxpaint-") as tmp_s:
@@ -332,46 +297,26 @@ def build(out: Path, deb: Path | None, quality: int) -> None:
         print(f"{deb.name}: version {version}, sha256 {digest}")
         items = collect(stamps, skipped)
         items, label_names = assign_labels(items, skipped)
-        items = write_images(items, out, quality, skipped)
+        items = common.write_images(items, render, lambda s: s.rel, out, quality, skipped)
     # Labels may have fallen below the minimum if renders failed: recount once.
     items, label_names = assign_labels(items, skipped)
     if len(items) != len(list((out / "images").glob("*.webp"))):
         sys.exit("an item lost all its labels after a failed render; rerun after fixing the render")
 
     n = len(items)
-    col = {lab: j for j, lab in enumerate(label_names)}
-    Y = np.zeros((n, len(label_names)), dtype=np.uint8)  # (n, c) multi-hot
-    for i, s in enumerate(items):
-        Y[i, [col[lab] for lab in s.labels]] = 1
+    Y = common.multi_hot([s.labels for s in items], label_names)  # (n, c) multi-hot
 
-    print(f"computing EfficientNet-Lite0 features of {n} images ...")
-    pics = []
-    for k in range(n):
-        with Image.open(out / "images" / f"{k}.webp") as im:
-            im.load()
-            pics.append(im.copy())
-    X_img = featurize.image_features_from_pil(pics)  # (n, 1280)
+    X_img = common.stored_image_features(out, n)  # (n, 1280)
     captions = [s.caption for s in items]
     vocab, X_txt = featurize.fit_tfidf(captions)  # (n, v)
-    empty = [f"{items[i].rel} ({captions[i]!r})" for i in np.flatnonzero(~X_txt.any(axis=1))]
-    if empty:
-        sys.exit(f"captions with no TF-IDF term (all stop words): {empty}; extend featurize.CONTENT_WORDS")
+    common.check_text_rows(X_txt, [s.rel for s in items], captions)
 
     # The one split function of the library (seeded, every label on both sides, index arrays in a
     # seeded random order). The committed bundle (2026) keeps the members of the split this script
     # drew before, with its arrays re-stored in the seeded random order of the same seed.
     split = make_split(Y, query_fraction=QUERY_FRACTION, random_state=SPLIT_SEED)
     query, database = split.query, split.database
-    np.savez_compressed(
-        out / "features.npz",
-        image_features=X_img.astype(np.float32),
-        text_features=X_txt.astype(np.float32),
-        labels=Y,
-        split_query=query,
-        split_database=database,
-        split_train=database.copy(),
-    )
-    (out / "vocabulary.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    common.write_arrays(out, X_img, X_txt, Y, split, vocab)
     meta = {
         "name": "tuxpaint",
         "title": "Tux Paint stamps",
@@ -410,20 +355,11 @@ def build(out: Path, deb: Path | None, quality: int) -> None:
             "dim": int(X_txt.shape[1]),
         },
     }
-    (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    common.write_meta(out, meta)
     write_card(out, meta, Y, X_txt.shape[1], skipped)
     (out / "LICENSE").write_text(LICENSE_TEXT.format(version=version), encoding="utf-8")
 
-    print(f"\nskipped {len(skipped)}:")
-    for line in skipped:
-        print(f"  {line}")
-    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(
-        f"\n{n} items, {len(label_names)} labels, {X_txt.shape[1]} terms, query {len(query)}, "
-        f"database {len(database)}; {total / 2**20:.1f} MiB in {out}"
-    )
-    if total > SIZE_BUDGET:
-        sys.exit(f"bundle is {total / 2**20:.1f} MiB, over the 25 MiB budget; rerun with a lower --quality")
+    common.finish(out, n, len(label_names), X_txt.shape[1], split, skipped)
     if n < 600 or len(label_names) < 20:
         sys.exit(f"only {n} items / {len(label_names)} labels; expected >= 600 items and >= 20 labels")
 

@@ -37,6 +37,7 @@ __all__ = [
 
 _DESCRIPTIONS = {
     "tuxpaint": "Tux Paint stamps: photo cut-outs and drawings, English captions, folder labels (GPL-2+)",
+    "openmoji": "OpenMoji emoji: colour icons, annotation + tags, group and subgroup labels (CC BY-SA 4.0)",
     "synthetic": "generated paired features with correlated multi-hot labels, any size (make_synthetic)",
 }
 
@@ -60,9 +61,10 @@ def load_dataset(name_or_path: str | Path, **kw: Any) -> CrossModalDataset:
     Parameters
     ----------
     name_or_path : str or Path
-        A bundled name (``"tuxpaint"``), ``"synthetic"`` (names are case-insensitive), or a path
-        to a ``.npz``, ``.mat``, ``.h5`` or ``.hdf5`` file (see `read_benchmark_file` for the
-        layouts). Bundles are looked up as `bundle_folder` describes (``CMH_ASSETS``).
+        A bundled name (``"tuxpaint"``, ``"openmoji"``), ``"synthetic"`` (names are
+        case-insensitive), or a path to a ``.npz``, ``.mat``, ``.h5`` or ``.hdf5`` file (see
+        `read_benchmark_file` for the layouts). Bundles are looked up as `bundle_folder`
+        describes (``CMH_ASSETS``).
     **kw
         Passed on: to `make_synthetic` (``n``, ``d_img``, ``random_state``, ...) for
         ``"synthetic"``, to `read_benchmark_file` (``query_fraction``, ``random_state``) for a

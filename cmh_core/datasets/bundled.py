@@ -3,8 +3,8 @@
 A bundle folder holds (written by ``scripts/build_<name>.py``):
 
 - ``features.npz`` (no object arrays): ``image_features`` (n, d_img) float32, ``text_features``
-  (n, d_txt) float32, ``labels`` (n, c) uint8, ``split_query``, ``split_database``, ``split_train``
-  int64;
+  (n, d_txt) float32 (or its CSR parts ``text_features_data/indices/indptr/shape``), ``labels``
+  (n, c) uint8, ``split_query``, ``split_database``, ``split_train`` int64;
 - ``meta.json``: name, title, description, source, ``label_names``, ``texts``, ``ids``, ``images``
   (file names under ``images/``), ``styles``, ``translations``, ``image_featurizer``,
   ``text_featurizer``;
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,7 @@ __all__ = ["ASSETS_ENV", "BUNDLED", "bundle_folder", "check_file_name", "load_bu
 #: Environment variable naming the ``assets`` folder (holding ``datasets/<name>/``).
 ASSETS_ENV = "CMH_ASSETS"
 _CHECKOUT_ASSETS = Path(__file__).resolve().parents[2] / "assets"
-_NAMES = ("tuxpaint",)
+_NAMES = ("tuxpaint", "openmoji")
 
 
 def _candidates(name: str) -> list[Path]:
@@ -70,6 +72,32 @@ BUNDLED: dict[str, Path] = {
 }
 
 _ARRAYS = ("image_features", "text_features", "labels", "split_query", "split_database", "split_train")
+#: ``text_features`` may be stored as CSR parts instead (sparse TF-IDF rows load much faster).
+_CSR = ("text_features_data", "text_features_indices", "text_features_indptr", "text_features_shape")
+
+
+def _dense_from_csr(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: np.ndarray
+) -> np.ndarray:
+    """X: (n, d) float32 from CSR parts (data (nnz,), indices (nnz,), indptr (n + 1,), shape (2,)).
+
+    Raises ValueError (reported as a corrupted file) when the parts do not fit together.
+    """
+    if shape.shape != (2,) or shape.min() < 0:
+        raise ValueError(f"text_features_shape is {shape.tolist()}, not (n, d)")
+    n, d = int(shape[0]), int(shape[1])
+    counts = np.diff(indptr)  # (n,) stored terms per row
+    if indptr.shape != (n + 1,) or indptr[0] != 0 or (counts < 0).any():
+        raise ValueError(f"text_features_indptr has shape {indptr.shape} or is not increasing from 0")
+    if (
+        data.shape != indices.shape
+        or data.shape != (int(indptr[-1]),)
+        or (indices.size and (indices.min() < 0 or indices.max() >= d))
+    ):
+        raise ValueError("text_features_data / _indices do not match text_features_indptr and _shape")
+    X = np.zeros((n, d), dtype=np.float32)
+    X[np.repeat(np.arange(n), counts), indices] = data  # row i holds data[indptr[i]:indptr[i + 1]]
+    return X
 
 
 def _rebuild_hint(name: str) -> str:
@@ -112,19 +140,38 @@ def _read_meta(folder: Path, name: str) -> dict:
     path = folder / "meta.json"
     if not path.is_file():
         raise ValueError(f"bundled dataset {name!r} has no {path}; {_rebuild_hint(name)}")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(
+            f"bundled dataset {name!r}: {path} is corrupted ({type(e).__name__}: {e}); {_rebuild_hint(name)}"
+        ) from None
+    missing = [k for k in ("label_names", "texts", "images") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise ValueError(f"bundled dataset {name!r}: {path} lacks {missing}; {_rebuild_hint(name)}")
+    return meta
 
 
 def _read_arrays(folder: Path, name: str) -> dict[str, np.ndarray]:
     path = folder / "features.npz"
     if not path.is_file():
         raise ValueError(f"bundled dataset {name!r} has no {path}; {_rebuild_hint(name)}")
-    with np.load(path, allow_pickle=False) as z:
-        missing = [k for k in _ARRAYS if k not in z.files]
-        if missing:
-            raise ValueError(f"{path} lacks arrays {missing} (has {sorted(z.files)}); {_rebuild_hint(name)}")
-        return {k: z[k] for k in _ARRAYS}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = sorted(z.files)
+            arrays = {k: z[k] for k in (*_ARRAYS, *_CSR) if k in files}
+        if "text_features" not in arrays and all(k in arrays for k in _CSR):
+            arrays["text_features"] = _dense_from_csr(*(arrays.pop(k) for k in _CSR))
+    # A truncated or overwritten file fails in zipfile / zlib; object arrays fail with ValueError.
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(
+            f"bundled dataset {name!r}: {path} is corrupted ({type(e).__name__}: {e}); {_rebuild_hint(name)}"
+        ) from None
+    missing = [k for k in _ARRAYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{path} lacks arrays {missing} (has {files}); {_rebuild_hint(name)}")
+    return arrays
 
 
 def _check(arrays: dict[str, np.ndarray], meta: dict, name: str, folder: Path) -> None:
@@ -150,7 +197,7 @@ def _check(arrays: dict[str, np.ndarray], meta: dict, name: str, folder: Path) -
         )
 
 
-def _thumbnails(folder: Path, files: list[str]):
+def _thumbnails(folder: Path, files: list[str], name: str):
     """Return ``i -> PIL.Image`` (RGB) reading ``folder / "images" / files[i]`` on demand."""
 
     def load(i: int):
@@ -162,8 +209,7 @@ def _thumbnails(folder: Path, files: list[str]):
                 return im.convert("RGB")
         except (FileNotFoundError, OSError) as e:
             raise ValueError(
-                f"thumbnail {path} of item {i} cannot be read ({e}); "
-                "restore it with `git checkout assets/datasets`"
+                f"thumbnail {path} of item {i} cannot be read ({e}); {_rebuild_hint(name)}"
             ) from None
 
     return load
@@ -213,5 +259,5 @@ def load_bundle(folder: Path, name: str) -> CrossModalDataset:
         split=split,
         metadata=meta,
         root=folder,
-        _thumbnail_loader=_thumbnails(folder, list(meta["images"])),
+        _thumbnail_loader=_thumbnails(folder, list(meta["images"]), name),
     )

