@@ -20,6 +20,7 @@ from cmh_core.methods.hpseh import HPsEH
 from cmh_core.methods.jspsh import JSPSH
 from cmh_core.methods.random_codes import RandomCodes
 from cmh_core.methods.scm import SCM
+from cmh_core.methods.sdeh import SDEH
 
 __all__ = ["METHODS", "CrossModalHasher", "LinearHasher", "get_method", "load_model", "method_class"]
 
@@ -33,6 +34,7 @@ METHODS: dict[str, type[CrossModalHasher]] = {
     "JSPSH": JSPSH,
     "HPsEH": HPsEH,
     "CSMH": CSMH,
+    "SDEH": SDEH,
 }
 
 
