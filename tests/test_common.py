@@ -28,7 +28,6 @@ SMALL = {
     "AMSH": {"n_anchors": 100, "pca_sample": 200},
     "HPsEH": {"n_anchors": 100},
     "CSMH": {"n_anchors": 100},
-    "SDEH": {"n_epochs": 3},  # a deep method: few epochs where only determinism or memory is checked
 }
 
 
