@@ -38,6 +38,7 @@ __all__ = [
     "bit_correlation_figure",
     "code_map_figure",
     "bit_strip_figure",
+    "loss_terms_figure",
 ]
 
 #: Categorical colours, colour-blind-safe ones first, then enough distinct others for 61 labels.
@@ -570,5 +571,84 @@ def code_map_figure(
         legend={"itemsizing": "constant"},
         height=560,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Loss terms of deep methods (DCMH, SDEH): one line per part of the objective
+# ---------------------------------------------------------------------------------------------
+
+
+def loss_terms_figure(
+    history: Sequence[Sequence[float]],
+    loss_terms: Sequence[Mapping[str, float]],
+    title: str = "Loss terms",
+) -> go.Figure:
+    """Each reported part of the objective per epoch, with the total, as `Run` records them.
+
+    Parameters
+    ----------
+    history : sequence of [iteration, objective, elapsed_s]
+        One row per callback call (`cmh_core.experiment.Run.history`).
+    loss_terms : sequence of dict
+        ``{term: value}`` per callback call, aligned with ``history``
+        (`cmh_core.experiment.Run.loss_terms`); a term missing from a call is a gap.
+    title : str
+
+    Returns
+    -------
+    go.Figure
+        One line per term (first-seen order) plus a dashed "total" line of the objective, on a log
+        axis when every value is positive; with no term reported, an empty figure with a note.
+
+    Raises
+    ------
+    ValueError
+        If ``history`` and ``loss_terms`` have different lengths.
+    """
+    if len(history) != len(loss_terms):
+        raise ValueError(
+            f"history has {len(history)} rows but loss_terms has {len(loss_terms)}; pass both from the "
+            "same Run (one entry per callback call)"
+        )
+    names = list(dict.fromkeys(k for terms in loss_terms for k in terms))
+    if not names:
+        return _empty_figure("This method reports no loss terms while it trains.", title)
+    H = np.asarray(history, dtype=np.float64).reshape(-1, 3)
+    mode = "lines+markers" if len(H) <= 50 else "lines"
+    colours = group_colours(names)
+    fig = go.Figure()
+    for name in names:
+        y = [float(terms.get(name, np.nan)) for terms in loss_terms]
+        fig.add_trace(
+            go.Scatter(
+                x=H[:, 0],
+                y=y,
+                mode=mode,
+                name=name,
+                line={"color": colours[name]},
+                hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=H[:, 0],
+            y=H[:, 1],
+            mode="lines",
+            name="total",
+            line={"color": CHANCE_COLOUR, "dash": "dash"},
+            hovertemplate="epoch %{x}<br>total %{y:.4g}<extra></extra>",
+        )
+    )
+    values = np.array([v for terms in loss_terms for v in terms.values()] + list(H[:, 1]), np.float64)
+    values = values[np.isfinite(values)]
+    # terms often differ by orders of magnitude: a log axis when every value allows one
+    log = bool(len(values)) and bool((values > 0).all())
+    fig.update_layout(
+        title=title,
+        xaxis_title="epoch",
+        yaxis={"title": "loss" + (" (log scale)" if log else ""), "type": "log" if log else "linear"},
+        height=300,
     )
     return fig

@@ -27,7 +27,7 @@ choice = training_form(name)
 
 if choice is not None:
     key = RunKey.make(dataset, name, choice["n_bits"], choice["seed"], choice["params"], choice["unpaired"])
-    total = choice["params"].get("n_iter") if "n_iter" in choice["params"] else None
+    total = choice["params"].get("n_iter", choice["params"].get("n_epochs"))  # deep methods: epochs
     progress = live_progress(total)
     try:
         train(key, progress)

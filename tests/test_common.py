@@ -29,6 +29,25 @@ SMALL = {
     "HPsEH": {"n_anchors": 100},
     "CSMH": {"n_anchors": 100},
 }
+# Deep (torch) methods train for seconds with their defaults: the contract is checked with a few
+# epochs of a narrow network, everywhere a method is fitted here (quality at the defaults is asserted
+# in the method's own test file, on tuxpaint).
+DEEP = {
+    "DCMH": {"n_epochs": 5, "n_hidden": 128, "device": "cpu"},
+}
+SMALL.update(DEEP)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Deep methods train with one torch thread here: 8 parallel jobs on 2 cores made 2 threads
+    9-76x slower (busy-waiting OpenMP threads), and timing is not what these tests check."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +66,7 @@ def fitted(synthetic_fitted):
     """``fitted(name, train, **params)``: cached fit (16 bits, seed 0 unless given); do not mutate."""
 
     def get(name, train, **params):
-        return synthetic_fitted(name, **{"n_bits": BITS, "random_state": 0, **params})
+        return synthetic_fitted(name, **{"n_bits": BITS, "random_state": 0, **DEEP.get(name, {}), **params})
 
     return get
 
@@ -79,7 +98,7 @@ def test_class_attributes(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_returns_self_and_keeps_params(name, train):
-    m = get_method(name, n_bits=BITS, random_state=0)
+    m = get_method(name, n_bits=BITS, random_state=0, **DEEP.get(name, {}))
     before = m.get_params()
     assert m.fit(*train) is m
     assert m.get_params() == before
@@ -222,7 +241,7 @@ def test_max_n_bits_refused_up_front(name, train):
     limit = m.max_n_bits(nf, n)
     assert type(limit) is int and limit >= 1
     if limit <= 512:  # the largest accepted length works
-        ok = get_method(name, n_bits=limit, random_state=0)
+        ok = get_method(name, n_bits=limit, random_state=0, **DEEP.get(name, {}))
         assert ok.fit(*train).code_length == ok.code_length >= limit  # sparse codes: K > r
     too_many = get_method(name, n_bits=limit + 1)
     with pytest.raises(
@@ -360,7 +379,8 @@ def test_load_refuses_files_that_are_not_models(tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_callback(name, train):
     calls = []
-    get_method(name, n_bits=BITS, random_state=0).fit(*train, callback=lambda *a: calls.append(a))
+    m = get_method(name, n_bits=BITS, random_state=0, **DEEP.get(name, {}))
+    m.fit(*train, callback=lambda *a: calls.append(a))
     assert calls
     for it, obj, elapsed in calls:
         assert type(it) is int and type(obj) is float and type(elapsed) is float

@@ -18,27 +18,38 @@ DIRECTIONS = {"I→T": "i2t", "T→I": "t2i"}
 
 
 def live_progress(total: int | None):
-    """A progress bar and a live objective curve; returns the ``callback(it, obj, elapsed)`` feeding them.
+    """A progress bar and a live curve; returns the ``callback(it, obj, elapsed, terms)`` feeding them.
 
-    Both sit in one placeholder, ``callback.holder``; empty it once training is done.
+    The curve is the objective, or one line per loss term (with the total) for methods that report
+    the parts of their objective (deep methods). Both sit in one placeholder, ``callback.holder``;
+    empty it once training is done.
     """
     holder = st.empty()
     box = holder.container()
     bar = box.progress(0.0, text="Training…")
     slot = box.empty()
     history: list[list[float]] = []
+    loss_terms: list[dict[str, float]] = []
     last = [0.0]
 
-    def callback(it: int, obj: float, elapsed: float) -> None:
+    def callback(it: int, obj: float, elapsed: float, terms: dict[str, float] | None = None) -> None:
         history.append([it, obj, elapsed])
+        loss_terms.append(dict(terms or {}))
         frac = min(it / total, 1.0) if total else 0.5
         bar.progress(frac, text=f"Iteration {it}{f' of {total}' if total else ''} · {elapsed:.1f} s")
         if time.perf_counter() - last[0] > 0.25 or (total and it >= total):  # redraw at most 4×/s
             last[0] = time.perf_counter()
-            slot.plotly_chart(plotting.objective_figure(history), key=f"live_{len(history)}")
+            slot.plotly_chart(_curve(history, loss_terms), key=f"live_{len(history)}")
 
     callback.holder = holder
     return callback
+
+
+def _curve(history: list, loss_terms: list):
+    """Loss terms when the method reported any, else the objective."""
+    if any(loss_terms):
+        return plotting.loss_terms_figure(history, loss_terms)
+    return plotting.objective_figure(history)
 
 
 def _metrics(run: Run) -> None:
@@ -61,7 +72,10 @@ def show_run(key: RunKey, run: Run) -> None:
     left.plotly_chart(
         plotting.map_bar_figure(maps, {n: chance[d] for n, d in DIRECTIONS.items()}), key="fig_map"
     )
-    right.plotly_chart(plotting.objective_figure(run.history), key="fig_objective")
+    # deep methods report each loss term per epoch (Run.loss_terms): one line per term
+    terms = getattr(run, "loss_terms", None) or []
+    curve = _curve(run.history, terms) if len(terms) == len(run.history) else None
+    right.plotly_chart(curve or plotting.objective_figure(run.history), key="fig_objective")
     left, mid, right = st.columns(3)
     radius = {n: rep[d]["pr_curve"] for n, d in DIRECTIONS.items()}
     ranks = {n: rep[d]["precision_at_k"] for n, d in DIRECTIONS.items() if "precision_at_k" in rep[d]}

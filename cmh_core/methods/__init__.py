@@ -16,6 +16,7 @@ from cmh_core.methods.cca_itq import CCAITQ
 from cmh_core.methods.cmfh import CMFH
 from cmh_core.methods.csmh import CSMH
 from cmh_core.methods.dch import DCH
+from cmh_core.methods.dcmh import DCMH
 from cmh_core.methods.hpseh import HPsEH
 from cmh_core.methods.jspsh import JSPSH
 from cmh_core.methods.random_codes import RandomCodes
@@ -34,6 +35,7 @@ METHODS: dict[str, type[CrossModalHasher]] = {
     "JSPSH": JSPSH,
     "HPsEH": HPsEH,
     "CSMH": CSMH,
+    "DCMH": DCMH,
     "SDEH": SDEH,
 }
 

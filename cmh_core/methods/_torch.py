@@ -277,10 +277,13 @@ class TorchHasher(CrossModalHasher):
         self.input_means_, self.input_scales_, X = {}, {}, {}
         for m, Xm in zip(MODALITIES, (X_img, X_txt), strict=True):
             self.input_means_[m] = Xm.mean(axis=0, dtype=np.float64).astype(np.float32)
-            Xc = Xm - self.input_means_[m]
+            Xc = np.subtract(Xm, self.input_means_[m], dtype=np.float32)  # one (n, d) copy, scaled in place
             # scale to mean squared entry 1: inputs of the size torch's default init expects
-            self.input_scales_[m] = float(np.sqrt(np.mean(np.square(Xc, dtype=np.float64))) + 1e-12)
-            X[m] = torch.from_numpy(np.ascontiguousarray(Xc / self.input_scales_[m], np.float32)).to(device)
+            self.input_scales_[m] = float(
+                np.sqrt(np.einsum("ij,ij->", Xc, Xc, dtype=np.float64) / Xc.size) + 1e-12
+            )
+            Xc /= self.input_scales_[m]
+            X[m] = torch.from_numpy(Xc).to(device)
         Yt = torch.from_numpy(np.asarray(Y, np.float32)).to(device)
         Y2 = Yt if Y_txt is None else torch.from_numpy(np.asarray(Y_txt, np.float32)).to(device)
         with _seeded_deterministic(seed, device):
@@ -308,12 +311,20 @@ class TorchHasher(CrossModalHasher):
         return net
 
     def _project(self, X: np.ndarray, modality: str) -> np.ndarray:
-        """The network's real-valued output (n, r) float32 for raw features ``X`` (n, d_m)."""
+        """The network's real-valued output (n, r) float32 for raw features ``X`` (n, d_m).
+
+        Rows are standardised and run through the network ``_ENCODE_BATCH`` at a time, so memory
+        stays bounded whatever n.
+        """
         torch = _torch()
-        net = self._network()
-        x = (X - self.input_means_[modality]) / self.input_scales_[modality]
-        x = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.torch_device())
-        return _to_numpy(self._predict(net, x, modality)).astype(np.float32)
+        net, device = self._network(), self.torch_device()
+        out = np.empty((X.shape[0], self.code_length_), np.float32)
+        for start in range(0, X.shape[0], _ENCODE_BATCH):
+            rows = slice(start, start + _ENCODE_BATCH)
+            x = np.subtract(X[rows], self.input_means_[modality], dtype=np.float32)
+            x /= self.input_scales_[modality]
+            out[rows] = _to_numpy(self._predict(net, torch.from_numpy(x).to(device), modality))
+        return out
 
     @classmethod
     def load(cls, path: str | Path) -> CrossModalHasher:
