@@ -34,6 +34,7 @@ SMALL = {
 # in the method's own test file, on tuxpaint).
 DEEP = {
     "DCMH": {"n_epochs": 5, "n_hidden": 128, "device": "cpu"},
+    "SDEH": {"n_epochs": 5, "hidden_dim": 32, "device": "cpu"},
 }
 SMALL.update(DEEP)
 

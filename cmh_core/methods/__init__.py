@@ -21,6 +21,7 @@ from cmh_core.methods.hpseh import HPsEH
 from cmh_core.methods.jspsh import JSPSH
 from cmh_core.methods.random_codes import RandomCodes
 from cmh_core.methods.scm import SCM
+from cmh_core.methods.sdeh import SDEH
 
 __all__ = ["METHODS", "CrossModalHasher", "LinearHasher", "get_method", "load_model", "method_class"]
 
@@ -35,6 +36,7 @@ METHODS: dict[str, type[CrossModalHasher]] = {
     "HPsEH": HPsEH,
     "CSMH": CSMH,
     "DCMH": DCMH,
+    "SDEH": SDEH,
 }
 
 
