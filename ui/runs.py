@@ -42,11 +42,38 @@ def train(key: RunKey, callback: ProgressFn | None = None) -> Run:
     """
     ds = get_dataset(key.dataset)
     kw: dict[str, Any] = {"n_bits": key.n_bits, "seed": key.seed, "params": key.param_dict()}
+    _region_tokens_ready(ds, key)
     if key.unpaired > 0:  # only branches with unpaired support accept the keyword
         kw["unpaired"] = key.unpaired
     run = run_experiment(ds, key.method, callback=callback, **kw)
     add_run(key, run)
     return run
+
+
+def _region_tokens_ready(ds, key: RunKey) -> None:
+    """Build a bundle's 7×7 feature-map cache under a progress bar before SDEH needs it.
+
+    SDEH's local image branch reads region tokens from an on-disk cache that is computed once per
+    bundled dataset (tens of seconds on 2 cores); without this the page would sit silent before
+    the first epoch. Other methods, ``local_tokens="chunks"`` and datasets without images skip it.
+    """
+    from cmh_core.datasets import feature_maps
+
+    params = key.param_dict()
+    if key.method != "SDEH" or not params.get("local_branch", True) or params.get("local_tokens") == "chunks":
+        return
+    if ds._thumbnail_loader is None or feature_maps.feature_map_path(ds).exists():
+        return
+    bar = st.progress(0.0, text="Computing the image feature maps once (cached on disk for later runs)…")
+
+    def step(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Image feature maps: {done} of {total} images")
+
+    try:
+        feature_maps.load_feature_maps(ds, progress=step)
+    except ValueError:  # no EfficientNet-Lite0 features: SDEH falls back to vector chunks itself
+        pass
+    bar.empty()
 
 
 def url_key(dataset: str) -> RunKey:
