@@ -423,3 +423,32 @@ def test_two_sessions_never_share_runs_or_selections(server, browser):
     finally:
         ctx_a.close()
         ctx_b.close()
+
+
+def test_failures_and_compare_pages_in_the_browser(server, browser):
+    """Failures (trains the default run itself) and a one-button comparison, seen in Chromium."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(T_ACTION)
+    try:
+        open_app(page, server.url)
+        goto_page(page, "Failures")
+        page.locator("[data-testid='stMain'] .stPlotlyChart").first.wait_for(timeout=T_PAGE)
+        assert_no_exception(page, "Failures")
+        text = main_text(page)
+        assert "lowest" in text and "Search" in text, text[:500]
+        assert page.locator("[data-testid='stMain'] [data-testid='stDataFrame']").count() >= 1
+        screenshot(page, "5_failures")
+        goto_page(page, "Compare")
+        page.get_by_role("button", name="Run comparison").click()
+        wait_idle(page, T_PAGE)
+        page.locator("[data-testid='stMain'] .stPlotlyChart").nth(2).wait_for(timeout=T_PAGE)
+        assert_no_exception(page, "Compare")
+        assert page.locator("[data-testid='stMain'] .stPlotlyChart").count() >= 3  # mAP vs bits ×2, PR
+        assert "HTML report" in main_text(page)
+        screenshot(page, "6_compare")
+    except Exception:
+        screenshot(page, "failure_failures_compare")
+        raise
+    finally:
+        context.close()
