@@ -273,6 +273,11 @@ def pr_curve_figure(
     return fig
 
 
+def _ticked_log_axis(title: str, ticks: Sequence[int]) -> dict[str, Any]:
+    """A log x axis ticked at the measured values (plotly's own log ticks, 1 2 5 10 2 5, read badly)."""
+    return {"title": title, "type": "log", "tickvals": list(ticks), "ticktext": [str(t) for t in ticks]}
+
+
 def precision_at_k_figure(
     curves: Mapping[str, Mapping[str, Sequence[float]]], chance: float | None = None
 ) -> go.Figure:
@@ -309,12 +314,7 @@ def precision_at_k_figure(
     fig.update_layout(
         title="Precision of the top k",
         # ticks at the measured cut-offs: plotly's log ticks (1 2 5 10 2 5 ...) read badly
-        xaxis={
-            "title": "k (results returned)",
-            "type": "log",
-            "tickvals": ks,
-            "ticktext": [str(k) for k in ks],
-        },
+        xaxis=_ticked_log_axis("k (results returned)", ks),
         yaxis={"title": "precision@k", "range": [0, 1.02]},
         height=360,
     )
@@ -813,12 +813,7 @@ def map_vs_bits_figure(
     label = "image → text (I→T)" if direction == "i2t" else "text → image (T→I)"
     fig.update_layout(
         title=f"mAP vs code length, {label}",
-        xaxis={
-            "title": "code length (bits)",
-            "type": "log",
-            "tickvals": ticks,
-            "ticktext": [str(t) for t in ticks],
-        },
+        xaxis=_ticked_log_axis("code length (bits)", ticks),
         yaxis={"title": "mAP", "range": [0, 1.02]},
         height=360,
     )
