@@ -42,6 +42,8 @@ def method_card(name: str) -> None:
         )
     if paper.get("idea"):
         st.caption(f"Idea: {paper['idea']}.")
+    if cls.on_our_data:  # what this project measured, losses included
+        st.caption(f"Measured here: {cls.on_our_data}")
 
 
 def _defaults(cls) -> dict[str, Any]:

@@ -165,6 +165,9 @@ class CrossModalHasher(BaseEstimator):
         ``"reference-code"``, ``"reconstructed from abstract"`` or ``"classic baseline"``.
     paper : dict
         ``title, authors, venue, year, doi`` (or ``url``) and a one-line ``idea``.
+    on_our_data : str
+        One or two sentences of what this project measured for the method on its bundled data,
+        losses included (the app's Train page shows it; the README has the tables).
     """
 
     name: ClassVar[str] = "CrossModalHasher"
@@ -172,6 +175,7 @@ class CrossModalHasher(BaseEstimator):
     deterministic: ClassVar[bool] = False
     fidelity: ClassVar[str] = "classic baseline"
     paper: ClassVar[dict[str, Any]] = {}
+    on_our_data: ClassVar[str] = ""
     _parameter_constraints: ClassVar[dict] = {
         "n_bits": [Interval(Integral, 1, None, closed="left")],
         "random_state": [None, Interval(Integral, 0, None, closed="left"), np.random.Generator],

@@ -130,6 +130,10 @@ class CSMH(KernelHasher):
 
     name = "CSMH"
     fidelity = "reconstructed from abstract"
+    on_our_data = (
+        "On tuxpaint CSMH leads DCH in I→T by about 0.09 and ties it in T→I; its MMD terms have no "
+        "measurable effect (mmd=False gives the same mAP to 3 decimals)."
+    )
     paper = {
         "title": "Collaboratively Semantic Alignment and Metric Learning for Cross-Modal Hashing",
         "authors": "Yiru Li, Wai Keung Wong, Lin Jiang, Kaihang Jiang, Xiaozhao Fang, Shengli Xie, Jie Wen",

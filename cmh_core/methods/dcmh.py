@@ -129,6 +129,10 @@ class DCMH(TorchHasher):
 
     name: ClassVar[str] = "DCMH"
     fidelity: ClassVar[str] = "classic baseline"
+    on_our_data: ClassVar[str] = (
+        "On tuxpaint DCMH (η = 0.01, not the paper's 1) leads DCH in I→T (0.736 vs 0.668 at 32 bits) "
+        "and trails it by about 0.01 in T→I."
+    )
     paper: ClassVar[dict[str, Any]] = {
         "title": "Deep Cross-Modal Hashing",
         "authors": "Qing-Yuan Jiang, Wu-Jun Li",

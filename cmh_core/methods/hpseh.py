@@ -312,6 +312,10 @@ class HPsEH(KernelHasher):
 
     name = "HPsEH"
     fidelity = "reconstructed from abstract"
+    on_our_data = (
+        "On tuxpaint HPsEH leads DCH in I→T by about 0.09 and ties it in T→I; its self-expression "
+        "term does not help (switching it off scores 0.025 higher I→T at 64 bits)."
+    )
     paper = {
         "title": "Heterogeneous Pairwise-Semantic Enhancement Hashing for Large-Scale Cross-Modal Retrieval",
         "authors": "Wai Keung Wong, Lunke Fei, Jie Qin, Shuping Zhao, Jie Wen, Zhihao He",

@@ -239,6 +239,10 @@ class JSPSH(CrossModalHasher):
 
     name = "JSPSH"
     fidelity = "reference-code"
+    on_our_data = (
+        "On tuxpaint at equal storage DCH leads JSPSH up to 80 bits (K = 64: 0.537 vs 0.655 I→T); "
+        "JSPSH wins from 160 bits."
+    )
     paper = {
         "title": "Joint Semantic Preserving Sparse Hashing for Cross-Modal Retrieval",
         "authors": "Rong-Cheng Hu, Yiu-ming Cheung, Zhikai Li, Xin Lan, Yang Zhang, Xu Liu",
