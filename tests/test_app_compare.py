@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from apptest_helpers import APP, by_key, open_page
 from streamlit.testing.v1 import AppTest
 
 import cmh_core.comparison
 from cmh_core.comparison import Comparison
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 PAGE = "pages/6_Compare.py"
 TIMEOUT = 120  # the test machine is shared and loaded; the default grid trains 4 runs
 
@@ -33,14 +31,10 @@ def trainings():
 
 
 def _open(at: AppTest | None = None, page: str = PAGE) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT) if at is None else at
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(page, at, TIMEOUT)
 
 
-def _by_key(elements, key):
-    return next(e for e in elements if e.key == key)
+_by_key = by_key
 
 
 def _run_button(at: AppTest):

@@ -1,34 +1,26 @@
 """AppTest flows of the Failures page: every query sorted by AP, the detail view, the link to Search."""
 
 import re
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
+from apptest_helpers import by_key, open_page
 from streamlit.testing.v1 import AppTest
 
 from cmh_core.datasets import load_dataset
 from cmh_core.evaluation import retrieval_codes
 from cmh_core.failures import query_failures, query_table
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 PAGE = "pages/5_Failures.py"
 TIMEOUT = 90  # the test machine is shared and loaded
 
 
 def _open(at: AppTest | None = None, page: str = PAGE, **query) -> AppTest:
-    at = at or AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(page, at, TIMEOUT, **query)
 
 
-def _by_key(elements, key):
-    return next(e for e in elements if e.key == key)
+_by_key = by_key
 
 
 def _codes(at: AppTest, ds):

@@ -1,9 +1,9 @@
 """AppTest flows: train → search, bad queries shown as errors, unpaired switch, per-session runs."""
 
 import re
-from pathlib import Path
 
 import pytest
+from apptest_helpers import by_key, open_page
 from streamlit.testing.v1 import AppTest
 
 from cmh_core.datasets import load_dataset
@@ -11,22 +11,14 @@ from cmh_core.evaluation import per_query_ap
 from cmh_core.experiment import run_experiment
 from cmh_core.methods import DCH
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 TIMEOUT = 60  # the test machine is shared and loaded
 
 
 def _open(page: str, at: AppTest | None = None, **query) -> AppTest:
-    at = at or AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(page, at, TIMEOUT, **query)
 
 
-def _by_key(elements, key):
-    return next(e for e in elements if e.key == key)
+_by_key = by_key
 
 
 @pytest.fixture(scope="module")

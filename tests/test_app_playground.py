@@ -1,10 +1,10 @@
 """AppTest flows of the bit playground and of your own items on Search and Code Map."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import by_key, open_page
 from streamlit.testing.v1 import AppTest
 
 from cmh_core.datasets import load_dataset
@@ -15,8 +15,6 @@ from cmh_core.hamming import hamming_distance
 from cmh_core.playground import flip_bits, flipped_distances, hamming_ball
 from ui.results import rank_query
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 TIMEOUT = 90  # the test machine is shared and loaded; the first upload loads EfficientNet
 N_BITS = 32
 D_MARK = re.compile(r"`d = (\d+)`")
@@ -39,14 +37,10 @@ def codes(ds, model):
 
 
 def _search() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.switch_page("pages/3_Search.py").run()  # no run yet: trains the default DCH, 32 bits, seed 0
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/3_Search.py", timeout=TIMEOUT)  # no run yet: trains the default DCH 32
 
 
-def _by_key(elements, key):
-    return next(e for e in elements if e.key == key)
+_by_key = by_key
 
 
 def _shown_distances(at) -> list[int]:
