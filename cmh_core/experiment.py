@@ -150,7 +150,7 @@ def run_experiment(
     from cmh_core.datasets import unpair as _unpair
     from cmh_core.evaluation import evaluate
     from cmh_core.methods import get_method
-    from cmh_core.methods._base import _takes_terms
+    from cmh_core.methods._progress import _takes_terms
 
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     model = get_method(method, n_bits=n_bits, random_state=seed, **(params or {}))

@@ -16,7 +16,7 @@ import streamlit as st  # noqa: E402  (title first: the page shows at once on a 
 from cmh_core.methods import METHODS  # noqa: E402
 from ui.data import dataset_picker, get_dataset  # noqa: E402
 from ui.exports import run_downloads  # noqa: E402
-from ui.report import live_progress, runs_table, show_run  # noqa: E402
+from ui.run_view import live_progress, runs_table, show_run  # noqa: E402
 from ui.runs import train  # noqa: E402
 from ui.state import RunKey, current_run, pop_notice  # noqa: E402
 from ui.widgets import method_card, method_picker, training_form  # noqa: E402

@@ -151,8 +151,7 @@ def test_session_run_list_is_bounded_with_a_notice():
 def test_form_bounds_follow_closed_parameter_constraints():
     from numbers import Integral, Real
 
-    from sklearn.utils._param_validation import Interval
-
+    from cmh_core.methods._constraints import Interval
     from ui.widgets import _bounds
 
     class _Constrained(DCH):

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
 
 from cmh_core.datasets import make_synthetic
 from cmh_core.evaluation import evaluate
 from cmh_core.methods import METHODS, CrossModalHasher, get_method, load_model
+from cmh_core.methods._constraints import Interval, StrOptions, make_constraint
 
 NAMES = list(METHODS)
 BITS = 16

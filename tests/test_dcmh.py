@@ -147,7 +147,7 @@ def test_train_page_plots_dcmh_loss_terms():
 
 def test_live_progress_callback_takes_the_terms():
     """`run_experiment` passes loss terms only to callbacks naming a fourth parameter."""
-    from cmh_core.methods._base import _takes_terms
-    from ui.report import live_progress
+    from cmh_core.methods._progress import _takes_terms
+    from ui.run_view import live_progress
 
     assert _takes_terms(live_progress(2))

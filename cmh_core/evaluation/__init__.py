@@ -31,6 +31,7 @@ from cmh_core.evaluation._average_precision import (
     mean_average_precision_codes,
 )
 from cmh_core.evaluation._metrics import (
+    chance_from_pr_curve,
     ndcg_at_k,
     precision_at_k,
     precision_recall_curve,
@@ -54,4 +55,5 @@ __all__ = [
     "retrieval_codes",
     "evaluate",
     "per_query_ap",
+    "chance_from_pr_curve",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -18,6 +18,7 @@ from cmh_core.evaluation._ranking import (
 )
 
 __all__ = [
+    "chance_from_pr_curve",
     "precision_at_k",
     "recall_at_k",
     "precision_recall_curve",
@@ -267,3 +268,25 @@ def ndcg_at_k(distances, gains, k: int, return_per_query: bool = False, ties: st
             nd[s:e] = np.divide(dcg, idcg, out=np.zeros(e - s), where=idcg > 0)
     mean = float(nd.mean())
     return (mean, nd) if return_per_query else mean
+
+
+def chance_from_pr_curve(pr_curve: Mapping[str, Sequence[float]]) -> float:
+    """Chance precision = mean fraction of relevant items, read off a by-radius PR curve.
+
+    At the largest radius (``n_bits``) every item lies in every query's Hamming ball, so the
+    curve's last precision is ``mean_i |relevant_i| / n_database``, the precision of a random
+    ranking.
+
+    Parameters
+    ----------
+    pr_curve : mapping
+        ``report[direction]["pr_curve"]`` of `cmh_core.evaluation.evaluate` (radius 0..n_bits).
+
+    Returns
+    -------
+    float
+    """
+    precision = pr_curve.get("precision", [])
+    if len(precision) == 0:
+        raise ValueError("pr_curve has no 'precision' values; pass report['i2t']['pr_curve'] from evaluate()")
+    return float(precision[-1])

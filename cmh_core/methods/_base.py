@@ -46,11 +46,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
-import numbers
-import time
-import zipfile
-from collections.abc import Callable
 from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,14 +53,30 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    validate_parameter_constraints,
-)
 
 from cmh_core._checks import check_features, check_labels, check_positive_int, check_same_rows
+from cmh_core._vocab import MODALITIES
 from cmh_core.hamming import pack_bits
+from cmh_core.methods._constraints import (
+    MEMORY_BUDGET_BYTES,
+    Interval,
+    InvalidParameterError,
+    _integer_only,
+    bits_within_memory,
+    validate_parameter_constraints,
+)
+from cmh_core.methods._persistence import (
+    _FORMAT_TAG,
+    _META_KEY,
+    FORMAT_VERSION,
+    _json_param,
+    _read_model_file,
+    _restore_state,
+    _split_state,
+    _version,
+    load_model,
+)
+from cmh_core.methods._progress import Callback, _Progress
 
 __all__ = [
     "CrossModalHasher",
@@ -76,61 +87,6 @@ __all__ = [
     "MEMORY_BUDGET_BYTES",
     "bits_within_memory",
 ]
-
-MODALITIES = ("image", "text")
-FORMAT_VERSION = 1
-_FORMAT_TAG = "cmh_core.model"
-_META_KEY = "__cmh_meta__"
-# Largest working memory a fit may plan for: the default `max_n_bits` refuses code lengths whose
-# arrays would not fit (DCH at 100,000 bits once asked for 37 GiB and died after a minute).
-MEMORY_BUDGET_BYTES = 4 * 2**30
-
-Callback = Callable[[int, float, float], None]
-
-
-def _takes_terms(callback: Callable) -> bool:
-    """Whether ``callback`` names a fourth positional parameter (for the loss terms).
-
-    ``*args`` does not count, so ``lambda *a: ...`` keeps receiving the documented three values.
-    """
-    try:
-        params = inspect.signature(callback).parameters.values()
-    except (TypeError, ValueError):  # no signature (some builtins): the documented three arguments
-        return False
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(p.kind in positional for p in params) >= 4
-
-
-class _Progress:
-    """Times a fit and forwards ``(iteration, objective, elapsed_s[, terms])`` to the user's callback.
-
-    Subclasses call ``progress(iteration, objective)`` once per iteration (or epoch), and may pass
-    ``terms={"name": value, ...}``, the parts of the objective (a deep method's loss terms). A
-    callback that names a fourth positional parameter receives that dict (empty when the method
-    has no parts); a three-argument callback gets ``(iteration, objective, elapsed_s)`` as always.
-    The base calls it once with objective NaN at the end if the method reported nothing.
-    """
-
-    def __init__(self, callback: Callback | None):
-        self.callback = callback
-        self.with_terms = callback is not None and _takes_terms(callback)
-        self.t0 = time.perf_counter()
-        self.calls = 0
-
-    @property
-    def active(self) -> bool:
-        """True when the user gave a callback: only then is an objective worth computing."""
-        return self.callback is not None
-
-    def __call__(self, iteration: int, objective: float, terms: dict[str, float] | None = None) -> None:
-        self.calls += 1
-        if self.callback is None:
-            return
-        args = (int(iteration), float(objective), float(time.perf_counter() - self.t0))
-        if self.with_terms:
-            self.callback(*args, {str(k): float(v) for k, v in (terms or {}).items()})
-        else:
-            self.callback(*args)
 
 
 class CrossModalHasher(BaseEstimator):
@@ -465,203 +421,7 @@ class LinearHasher(CrossModalHasher):
         return linear_project(X, self.means_[modality], self.projections_[modality])
 
 
-# ---------------------------------------------------------------------- parameter checks
-def bits_within_memory(bytes_per_bit_squared: float, bytes_per_bit: float) -> int:
-    """Largest r with ``a r^2 + b r <= MEMORY_BUDGET_BYTES`` (a, b >= 0, not both 0)."""
-    a, b, m = float(bytes_per_bit_squared), float(bytes_per_bit), float(MEMORY_BUDGET_BYTES)
-    if a == 0:
-        return max(1, int(m // b))
-    return max(1, int((-b + math.sqrt(b * b + 4 * a * m)) / (2 * a)))
-
-
-def _integer_only(constraints: list) -> bool:
-    ints = [c for c in constraints if isinstance(c, Interval) and c.type is Integral]
-    return bool(ints) and all(isinstance(c, Interval) or c is None for c in constraints)
-
-
 def _valid_modality(modality: Any) -> str:
     if modality not in MODALITIES:
         raise ValueError(f"modality must be 'image' or 'text', got {modality!r}")
     return modality
-
-
-# ---------------------------------------------------------------------- save / load helpers
-def _version() -> str:
-    import cmh_core
-
-    return str(getattr(cmh_core, "__version__", "unknown"))
-
-
-def _json_param(v: Any) -> Any:
-    """Parameters are JSON scalars or lists of them; a Generator seed is saved as None."""
-    if v is None or isinstance(v, bool | str):
-        return v
-    if isinstance(v, numbers.Integral):
-        return int(v)
-    if isinstance(v, numbers.Real):
-        return float(v)
-    if isinstance(v, list | tuple):
-        return [_json_param(x) for x in v]
-    if isinstance(v, np.random.Generator):
-        return None
-    raise ValueError(f"parameter value {v!r} cannot be saved; use numbers, strings or None")
-
-
-def _parse_kind(kind: str) -> tuple[bool, str, tuple[str, ...]]:
-    """``"{array(d, r)}"`` → (per_modality=True, "array", ("d", "r")); ``"int"`` → (False, "int", ())."""
-    modal = kind.startswith("{") and kind.endswith("}")
-    inner = kind[1:-1] if modal else kind
-    if inner.startswith("array(") and inner.endswith(")"):
-        return modal, "array", tuple(x.strip() for x in inner[6:-1].split(",") if x.strip())
-    if inner not in ("int", "float"):
-        raise TypeError(f"unknown fitted-attribute kind {kind!r}; use int, float, array(...) or {{...}}")
-    return modal, inner, ()
-
-
-def _split_state(model: CrossModalHasher, declared: dict[str, str]) -> tuple[dict, dict]:
-    """Declared fitted attributes → npz arrays + JSON-able attrs.
-
-    Arrays are stored as ``a:<name>``, per-modality dicts of arrays as ``d:<name>:<modality>``;
-    ints and floats (and dicts of them) go to the JSON ``attrs``. A fitted attribute missing from
-    ``declared`` is a bug of the method, refused here so that `load` can trust the list.
-    """
-    fitted = [k for k in vars(model) if k.endswith("_") and not k.startswith("_")]
-    undeclared = sorted(set(fitted) - set(declared))
-    if undeclared:
-        raise TypeError(
-            f"{model.name} has fitted attribute(s) {undeclared} missing from its _fitted_attributes; "
-            "declare them (name -> kind) in the class so that save/load can check them"
-        )
-    arrays: dict[str, np.ndarray] = {}
-    attrs: dict[str, Any] = {}
-    for k in fitted:
-        v = getattr(model, k)
-        modal, base, _ = _parse_kind(declared[k])
-        if base == "array" and modal:
-            for key, x in v.items():
-                arrays[f"d:{k}:{key}"] = np.asarray(x)
-        elif base == "array":
-            arrays[f"a:{k}"] = np.asarray(v)
-        else:
-            attrs[k] = json.loads(json.dumps(v))
-    return arrays, attrs
-
-
-def _dims_ok(shape: tuple[int, ...], dims: tuple[str, ...], r: int, d: int | None) -> bool:
-    if len(shape) != len(dims):
-        return False
-    size = {"r": r, "b": -(-r // 8), "d": d}
-    return all(x == "*" or shape[i] == (size[x] if x in size else int(x)) for i, x in enumerate(dims))
-
-
-def _restore_state(model: CrossModalHasher, arrays: dict, attrs: Any, where: str) -> None:
-    """Set exactly the declared fitted attributes from a file, checking kinds and shapes.
-
-    Raises
-    ------
-    ValueError
-        For a missing, extra or wrongly shaped attribute (the file was damaged or tampered with).
-    """
-    declared = model._fitted_attributes
-    attrs = attrs if isinstance(attrs, dict) else {}
-    want_attrs, want_arrays = set(), set()
-    for k, kind in declared.items():
-        modal, base, _ = _parse_kind(kind)
-        if base != "array":
-            want_attrs.add(k)
-        else:
-            want_arrays |= {f"d:{k}:{m}" for m in MODALITIES} if modal else {f"a:{k}"}
-    extra = sorted((set(attrs) - want_attrs) | (set(arrays) - want_arrays))
-    missing = sorted((want_attrs - set(attrs)) | (want_arrays - set(arrays)))
-    if extra or missing:
-        raise ValueError(
-            f"{where} does not match a saved {model.name} model (unexpected: {extra or 'none'}; "
-            f"missing: {missing or 'none'}); the file is damaged or was altered: retrain and save again"
-        )
-    _restore_scalars(model, attrs, where)
-    r = int(model.code_length_)
-    if r != model._code_length(int(model.n_bits)):
-        raise ValueError(f"{where}: code_length_ = {r} does not follow from n_bits = {model.n_bits}; retrain")
-    for k, kind in declared.items():
-        modal, base, dims = _parse_kind(kind)
-        if base != "array":
-            continue
-        if modal:
-            value = {m: arrays[f"d:{k}:{m}"] for m in MODALITIES}
-        else:
-            value = {None: arrays[f"a:{k}"]}
-        for m, x in value.items():
-            d = model.n_features_in_[m] if m else None
-            if x.dtype.kind not in "biuf" or not _dims_ok(x.shape, dims, r, d):
-                got = f"shape {x.shape}, dtype {x.dtype}"
-                raise ValueError(
-                    f"{where}: {k}{f'[{m!r}]' if m else ''} should be array({', '.join(dims)}) with "
-                    f"r = {r}{f', d = {d}' if d else ''}, got {got}; the file is damaged: retrain"
-                )
-        setattr(model, k, value if modal else value[None])
-
-
-def _restore_scalars(model: CrossModalHasher, attrs: dict, where: str) -> None:
-    for k, v in attrs.items():
-        modal, base, _ = _parse_kind(model._fitted_attributes[k])
-        want = int if base == "int" else float
-        values = list(v.values()) if modal and isinstance(v, dict) else [v]
-        bad = (modal and (not isinstance(v, dict) or set(v) != set(MODALITIES))) or not all(
-            isinstance(x, want) and not isinstance(x, bool) for x in values
-        )
-        if bad or (k in ("code_length_", "n_features_in_") and min(values) < 1):
-            raise ValueError(f"{where}: fitted attribute {k} = {v!r} is not a valid {base}; retrain")
-        setattr(model, k, v)
-
-
-def _read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    path = Path(path)
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise ValueError(f"model file {str(path)!r} {what}; pass the path of a .npz written by model.save()")
-    not_model = f"{str(path)!r} is not a cmh_core model file (a .npz written by model.save())"
-    if path.stat().st_size == 0:
-        raise ValueError(f"{not_model}: the file is empty")
-    if not zipfile.is_zipfile(path):  # np.load would call a text file "pickled data"
-        raise ValueError(f"{not_model}: it is not a zip archive")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{not_model}: {e}") from e
-    if _META_KEY not in arrays:
-        raise ValueError(f"{not_model} (no metadata)")
-    try:
-        meta = json.loads(str(arrays.pop(_META_KEY)))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{not_model}: its metadata is not valid JSON ({e})") from e
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT_TAG:
-        raise ValueError(not_model)
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{str(path)!r} uses model format version {meta.get('format_version')} (written by cmh_core "
-            f"{meta.get('cmh_core_version')}), but this cmh_core reads version {FORMAT_VERSION}; "
-            "retrain the model with this version and save it again"
-        )
-    return meta, arrays
-
-
-def load_model(path: str | Path) -> CrossModalHasher:
-    """Load any saved model; the method class is read from the file and looked up in `METHODS`.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a cmh_core model, has another format version, or names a method
-        that is not registered.
-    """
-    from cmh_core.methods import METHODS
-
-    meta, _ = _read_model_file(path)
-    cls = METHODS.get(meta.get("class"))
-    if cls is None:
-        raise ValueError(
-            f"{str(path)!r} holds a {meta['class']} model, which is not registered here; "
-            f"registered methods: {', '.join(METHODS)}"
-        )
-    return cls.load(path)

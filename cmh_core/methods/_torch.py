@@ -48,9 +48,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 
-from cmh_core.methods._base import MODALITIES, CrossModalHasher, _Progress
+from cmh_core.methods._base import MODALITIES, CrossModalHasher
+from cmh_core.methods._constraints import Interval, StrOptions
+from cmh_core.methods._progress import _Progress
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, never imported at run time
     import torch

@@ -33,9 +33,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy import linalg
-from sklearn.utils._param_validation import Interval
 
 from cmh_core.methods._base import CrossModalHasher
+from cmh_core.methods._constraints import Interval
 from cmh_core.methods._latent import balanced_procrustes, fit_rbf_anchors, rbf_anchor_features
 
 __all__ = ["AMSH"]

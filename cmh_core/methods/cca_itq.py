@@ -21,9 +21,9 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 
 from cmh_core.methods._base import LinearHasher
+from cmh_core.methods._constraints import Interval
 from cmh_core.methods._linalg import centered_grams, itq_rotation, linear_project, whitened_cross_svd
 
 __all__ = ["CCAITQ"]

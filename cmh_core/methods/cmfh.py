@@ -35,9 +35,9 @@ from typing import ClassVar
 
 import numpy as np
 from scipy import linalg
-from sklearn.utils._param_validation import Interval
 
 from cmh_core.methods._base import LinearHasher, bits_within_memory
+from cmh_core.methods._constraints import Interval
 from cmh_core.methods._linalg import center_scale, gram, ridge_factor, ridge_solve
 
 __all__ = ["CMFH"]

@@ -50,10 +50,10 @@ from typing import ClassVar
 
 import numpy as np
 from scipy import linalg
-from sklearn.utils._param_validation import Interval
 
 from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods.hpseh import (
+from cmh_core.methods._constraints import Interval
+from cmh_core.methods._kernel import (
     KernelHasher,
     LabelSimilarity,
     fit_kernel_features,

@@ -32,9 +32,9 @@ from typing import ClassVar
 
 import numpy as np
 from scipy import linalg
-from sklearn.utils._param_validation import Interval
 
 from cmh_core.methods._base import LinearHasher, bits_within_memory
+from cmh_core.methods._constraints import Interval
 from cmh_core.methods._linalg import center_scale, gram, relative_ridge, ridge_factor, ridge_solve
 
 __all__ = ["DCH", "dcc_update"]

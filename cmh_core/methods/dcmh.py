@@ -45,9 +45,9 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 
-from cmh_core.methods._base import MEMORY_BUDGET_BYTES, _Progress
+from cmh_core.methods._constraints import MEMORY_BUDGET_BYTES, Interval
+from cmh_core.methods._progress import _Progress
 from cmh_core.methods._torch import TorchHasher, TrainData
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

@@ -30,9 +30,9 @@ from typing import ClassVar
 
 import numpy as np
 from scipy import linalg, sparse
-from sklearn.utils._param_validation import Interval
 
 from cmh_core.methods._base import CrossModalHasher
+from cmh_core.methods._constraints import Interval
 from cmh_core.methods._linalg import l2_normalize_rows, top_r_mask
 
 __all__ = ["JSPSH"]

@@ -26,9 +26,9 @@ from numbers import Real
 from typing import ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 
 from cmh_core.methods._base import LinearHasher
+from cmh_core.methods._constraints import Interval
 from cmh_core.methods._linalg import centered_grams, gram, whitened_cross_svd
 
 __all__ = ["SCM", "semantic_cross_matrix"]

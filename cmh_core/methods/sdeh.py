@@ -64,11 +64,11 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
 from cmh_core.datasets.feature_maps import N_REGION_TOKENS
-from cmh_core.methods._base import _Progress
+from cmh_core.methods._constraints import Interval, StrOptions
+from cmh_core.methods._progress import _Progress
 from cmh_core.methods._torch import TorchHasher, TrainData
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
