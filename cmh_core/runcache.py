@@ -266,7 +266,9 @@ class RunCache:
                 key = RunKey(**rec["key"])
             except (ValueError, KeyError, TypeError, OSError, RecursionError):
                 continue
-            out.append({"key": key, "fingerprint": rec.get("fingerprint"), "path": d, "used": d.stat().st_mtime})
+            out.append(
+                {"key": key, "fingerprint": rec.get("fingerprint"), "path": d, "used": d.stat().st_mtime}
+            )
         out.sort(key=lambda e: e["used"], reverse=True)
         return out
 
