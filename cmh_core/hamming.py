@@ -37,7 +37,6 @@ __all__ = [
 MISSING_DISTANCE: int = int(np.iinfo(np.int32).max)
 
 _CHUNK_ELEMS = 1 << 18  # (rows x database) uint64 elements per scratch block: 2 MiB, cache-sized
-_FAISS_MC_BYTES = 1 << 27  # memory FAISS's counting k-NN may use per query batch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,21 +241,20 @@ def _faiss_or_none():
     return faiss
 
 
-def _faiss_batch(n_bytes: int, k: int) -> int:
-    """Queries per batch for FAISS's counting k-NN: it keeps ``(n_bits + 1) * k`` ids per query."""
-    return int(min(32, _FAISS_MC_BYTES // ((8 * n_bytes + 1) * k * 8)))
-
-
 def _search_faiss(faiss, q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    index = faiss.IndexBinaryFlat(8 * db.shape[1])
-    # The counting ("multi-counter") scan keeps, per distance, the ids in the order it meets
-    # them, i.e. by database index, and reads the distances out in increasing order: its
-    # result is exactly the first k of the (distance, index) order. The heap scan is not.
-    index.use_heap = False
-    index.query_batch_size = max(1, _faiss_batch(db.shape[1], k))
-    index.add(db)
-    D, I = index.search(q, k)
-    return D.astype(np.int32, copy=False), I.astype(np.int64, copy=False)
+    # FAISS's heap scan, called on the arrays themselves (`faiss.knn_hamming`: no index, no copy
+    # of the database). It walks the database in index order and lets an item in only when it is
+    # strictly nearer than the heap's worst, so among items at the k-th distance it keeps the
+    # earliest ones: its *set* is the first k of the (distance, index) order (tests/test_hamming.py
+    # checks this on heavily tied codes against a sorting oracle, so a FAISS change that broke it
+    # would fail there). Its output order within a tie group is the heap's; one lexsort per row
+    # of k items restores index order. Faster than FAISS's counting scan, which keeps (n_bits + 1) k
+    # ids per query.
+    D, I = faiss.knn_hamming(np.ascontiguousarray(q), np.ascontiguousarray(db), k, variant="hc")
+    I = I.astype(np.int64, copy=False)
+    D = np.where(I < 0, MISSING_DISTANCE, D).astype(np.int32, copy=False)
+    order = np.lexsort((np.where(I < 0, np.iinfo(np.int64).max, I), D), axis=-1)
+    return np.take_along_axis(D, order, axis=1), np.take_along_axis(I, order, axis=1)
 
 
 def _search_numpy(q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -292,11 +290,11 @@ def search(
         Number of neighbours, ``k >= 1``. When ``k > n_db`` the last ``k - n_db`` slots are
         padding, as in FAISS: ``I = -1`` and ``D = MISSING_DISTANCE`` (``2**31 - 1``).
     backend : {"auto", "faiss", "numpy"}
-        ``"faiss"`` scans with ``faiss.IndexBinaryFlat`` in its counting mode (whose output
-        is in ``(distance, index)`` order by construction; FAISS's thread count applies);
+        ``"faiss"`` scans with ``faiss.IndexBinaryFlat``'s heap scan (whose kept set is the
+        first k in ``(distance, index)`` order) and re-sorts each tie group by index; FAISS's
+        thread count applies;
         ``"numpy"`` computes `hamming_distance` blocks and a stable radix sort.
-        ``"auto"`` uses FAISS when it is installed and its per-query buffers, about
-        ``(n_bits + 1) * k * 8`` bytes, stay small; NumPy otherwise. All give the same result.
+        ``"auto"`` uses FAISS when it is installed, NumPy otherwise. All give the same result.
 
     Returns
     -------
@@ -318,7 +316,7 @@ def search(
     faiss = None if backend == "numpy" else _faiss_or_none()
     if backend == "faiss" and faiss is None:  # pragma: no cover
         raise ValueError("backend='faiss' needs faiss-cpu; pip install faiss-cpu or use backend='numpy'")
-    if faiss is not None and (backend == "faiss" or _faiss_batch(db.shape[1], k) >= 1):
+    if faiss is not None:
         return _search_faiss(faiss, q, db, k)
     return _search_numpy(q, db, k)
 
@@ -386,7 +384,7 @@ def to_faiss(codes):
     -------
     faiss.IndexBinaryFlat
         ``index.search(queries, k)`` returns the same distances as `search` (FAISS's own
-        tie order unless ``index.use_heap = False``).
+        order within a tie group).
     """
     import faiss
 
