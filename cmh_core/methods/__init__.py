@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cmh_core.methods._base import CrossModalHasher, LinearHasher, load_model
+from cmh_core.methods._docs import param_help
 from cmh_core.methods.amsh import AMSH
 from cmh_core.methods.cca_itq import CCAITQ
 from cmh_core.methods.cmfh import CMFH
@@ -31,6 +32,7 @@ __all__ = [
     "get_method",
     "load_model",
     "method_class",
+    "param_help",
 ]
 
 #: Code lengths the app offers first; a method that refuses some gets its largest accepted one too.
