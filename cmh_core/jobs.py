@@ -325,7 +325,7 @@ class TrainingJobs:
         def on_progress(p: Progress) -> None:
             job.progress = p
             slow = float(os.environ.get(SLOW_FIT_ENV) or 0)
-            if slow > 0 and p.kind == "iteration":
+            if slow > 0 and p.kind in ("iteration", "step"):
                 stop.wait(slow)
             if stop.is_set():
                 raise Cancelled(f"{key.label()} was cancelled")

@@ -63,7 +63,7 @@ def test_a_trained_run_is_cached_and_a_second_request_trains_nothing(engine, sma
     assert job.state == "done", job.error
     assert engine.trainings == 1 and not job.cached
     assert job.run.model is not None and len(job.history) == 5  # DCH's 5 iterations, live curve
-    assert job.progress.done == job.progress.total or job.progress.kind == "phase"
+    assert job.progress.kind == "phase" and job.progress.text.startswith("Evaluating retrieval")
     (entry,) = engine.cache.entries()
     assert entry["key"] == key
     again = engine.submit(key, "s2")
@@ -143,6 +143,26 @@ def test_the_registry_survives_a_restart(tmp_path, small_ds):
         )
     finally:
         second.shutdown()
+
+
+def test_a_bounded_cache_evicts_the_least_recently_used_run(tmp_path, small_ds):
+    """Filled past its bound, the registry drops the oldest run, which then trains again."""
+    probe = TrainingJobs(RunCache(tmp_path / "probe"), _loader(small_ds))
+    _wait(probe.submit(_key(small_ds), "s1"))
+    one_entry = probe.cache.size_bytes()
+    probe.shutdown()
+    jobs = TrainingJobs(RunCache(tmp_path / "runs", max_bytes=int(2.5 * one_entry)), _loader(small_ds))
+    try:
+        keys = [_key(small_ds, n_iter=n) for n in (2, 3, 4)]
+        for k in keys:
+            assert _wait(jobs.submit(k, "s1")).state == "done"
+        assert jobs.trainings == 3
+        assert jobs.cache.size_bytes() <= jobs.cache.max_bytes
+        assert {e["key"] for e in jobs.cache.entries()} == set(keys[1:])  # the first one was evicted
+        assert _wait(jobs.submit(keys[1], "s1")).cached  # still there: served without training
+        assert _wait(jobs.submit(keys[0], "s1")).cached is False and jobs.trainings == 4
+    finally:
+        jobs.shutdown()
 
 
 class _SlowPrepare(RandomCodes):

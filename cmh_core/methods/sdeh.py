@@ -276,6 +276,8 @@ class SDEH(TorchHasher):
 
         if not (self.local_branch and self.local_tokens == "auto") or dataset._thumbnail_loader is None:
             return
+        if dataset.name not in fm._eligible_bundles():  # region tokens are matched to bundled images only
+            return
         try:  # no EfficientNet-Lite0 features: fit falls back to vector chunks by itself
             if not fm.feature_map_path(dataset).exists():
                 fm.load_feature_maps(dataset, progress and (lambda d, t: progress(_MAPS_TEXT, d, t)))
