@@ -286,8 +286,8 @@ class TrainingJobs:
         return job
 
     def _finish(self, job: Job, state: str, error: str | None = None) -> None:
-        job.state, job.error, job.finished = state, error, time.time()
-        job.cancel_requested = False
+        job.error, job.finished, job.cancel_requested = error, time.time(), False
+        job.state = state  # last: a reader that sees the final state sees its error and run too
         self._data.pop(job.id, None)
         self._cancel.pop(job.id, None)
 
