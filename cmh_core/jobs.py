@@ -233,6 +233,14 @@ class TrainingJobs:
             except ValueError:
                 return 0
 
+    def wait(self, job_id: str, timeout: float | None = None) -> Job | None:
+        """Block until the job has finished (or ``timeout`` seconds passed); returns it (None if unknown)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                self._lock.wait_for(lambda: not job.active, timeout)
+            return job
+
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued job (dropped at once) or a running one (stops at its next report).
 
@@ -290,6 +298,7 @@ class TrainingJobs:
         job.state = state  # last: a reader that sees the final state sees its error and run too
         self._data.pop(job.id, None)
         self._cancel.pop(job.id, None)
+        self._lock.notify_all()  # wakes `wait` callers (and idle workers, which wait again)
 
     def _work(self) -> None:
         while True:

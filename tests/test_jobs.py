@@ -79,7 +79,7 @@ def test_two_requests_for_one_key_train_once(engine, small_ds, monkeypatch):
     first = engine.submit(key, "s1")
     second = engine.submit(key, "s2")
     assert second is first and first.owners == ["s1", "s2"]
-    _wait(first)
+    assert engine.wait(first.id, timeout=_WAIT_S) is first
     assert first.state == "done" and engine.trainings == 1
     assert [j.id for j in engine.jobs("s2")] == [first.id]
 
