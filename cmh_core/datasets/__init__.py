@@ -50,10 +50,19 @@ def list_datasets() -> list[dict[str, str]]:
     -------
     list of dict
         One ``{"name": ..., "description": ...}`` per dataset: the bundled ones (in `BUNDLED`
-        order), then ``"synthetic"``. Benchmark files are loaded by path and not listed.
+        order), their e5 variants (``"tuxpaint:e5"``: the same bundle with multilingual text
+        features), then ``"synthetic"``. Benchmark files are loaded by path and not listed.
     """
-    names = [*BUNDLED, "synthetic"]
-    return [{"name": k, "description": _DESCRIPTIONS.get(k, "bundled dataset")} for k in names]
+    names = [*BUNDLED, *(f"{b}:e5" for b in BUNDLED if (BUNDLED[b] / "e5.npz").is_file()), "synthetic"]
+    return [{"name": k, "description": _describe(k)} for k in names]
+
+
+def _describe(name: str) -> str:
+    if name.endswith(":e5"):
+        return (
+            f"{name[:-3]} with multilingual e5 text features: queries in any language (docs/multilingual.md)"
+        )
+    return _DESCRIPTIONS.get(name, "bundled dataset")
 
 
 def load_dataset(name_or_path: str | Path, **kw: Any) -> CrossModalDataset:
