@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cmh_core.datasets._types import CrossModalDataset, Split
-from cmh_core.datasets.bundled import BUNDLED, bundle_folder, load_bundle
+from cmh_core.datasets.bundled import BUNDLED, bundle_folder, load_bundle, with_text_features
 from cmh_core.datasets.featurize import featurize_image, featurize_text
 from cmh_core.datasets.files import SUPPORTED_SUFFIXES, as_path, read_benchmark_file, save_benchmark_file
 from cmh_core.datasets.split import make_split, unpair
@@ -26,6 +26,7 @@ __all__ = [
     "Split",
     "featurize_image",
     "featurize_text",
+    "with_text_features",
     "list_datasets",
     "load_dataset",
     "make_split",
@@ -49,10 +50,19 @@ def list_datasets() -> list[dict[str, str]]:
     -------
     list of dict
         One ``{"name": ..., "description": ...}`` per dataset: the bundled ones (in `BUNDLED`
-        order), then ``"synthetic"``. Benchmark files are loaded by path and not listed.
+        order), their e5 variants (``"tuxpaint:e5"``: the same bundle with multilingual text
+        features), then ``"synthetic"``. Benchmark files are loaded by path and not listed.
     """
-    names = [*BUNDLED, "synthetic"]
-    return [{"name": k, "description": _DESCRIPTIONS.get(k, "bundled dataset")} for k in names]
+    names = [*BUNDLED, *(f"{b}:e5" for b in BUNDLED if (BUNDLED[b] / "e5.npz").is_file()), "synthetic"]
+    return [{"name": k, "description": _describe(k)} for k in names]
+
+
+def _describe(name: str) -> str:
+    if name.endswith(":e5"):
+        return (
+            f"{name[:-3]} with multilingual e5 text features: queries in any language (docs/multilingual.md)"
+        )
+    return _DESCRIPTIONS.get(name, "bundled dataset")
 
 
 def load_dataset(name_or_path: str | Path, **kw: Any) -> CrossModalDataset:
@@ -64,11 +74,13 @@ def load_dataset(name_or_path: str | Path, **kw: Any) -> CrossModalDataset:
         A bundled name (``"tuxpaint"``, ``"openmoji"``), ``"synthetic"`` (names are
         case-insensitive), or a path to a ``.npz``, ``.mat``, ``.h5`` or ``.hdf5`` file (see
         `read_benchmark_file` for the layouts). Bundles are looked up as `bundle_folder`
-        describes (``CMH_ASSETS``).
+        describes (``CMH_ASSETS``). ``"tuxpaint:e5"`` is ``"tuxpaint"`` with
+        ``text_features="e5"``.
     **kw
         Passed on: to `make_synthetic` (``n``, ``d_img``, ``random_state``, ...) for
         ``"synthetic"``, to `read_benchmark_file` (``query_fraction``, ``random_state``) for a
-        path. Bundled datasets take none.
+        path. Bundled datasets take ``text_features``: ``"tfidf"`` (default; the bundle's
+        English vocabulary) or ``"e5"`` (multilingual sentence features, `with_text_features`).
 
     Returns
     -------
@@ -82,12 +94,16 @@ def load_dataset(name_or_path: str | Path, **kw: Any) -> CrossModalDataset:
     FileNotFoundError
         For a path with a supported suffix that does not exist.
     """
-    path = as_path(name_or_path, "a benchmark file, or a dataset name")
     key = str(name_or_path).strip().lower() if isinstance(name_or_path, str) else None
+    if key is not None and key.endswith(":e5") and key[:-3] in BUNDLED:  # the e5 variant by name
+        key, kw = key[:-3], {**kw, "text_features": "e5"}
     if key in BUNDLED:
+        text_features = kw.pop("text_features", "tfidf")
         if kw:
-            raise ValueError(f"bundled dataset {key!r} takes no options, got {sorted(kw)}")
-        return load_bundle(bundle_folder(key), key)
+            raise ValueError(f"bundled dataset {key!r} takes only text_features, got {sorted(kw)}")
+        ds = load_bundle(bundle_folder(key), key)
+        return ds if text_features == "tfidf" else with_text_features(ds, text_features)
+    path = as_path(name_or_path, "a benchmark file, or a dataset name")
     if key == "synthetic":
         return make_synthetic(**kw)
     if path.suffix.lower() in SUPPORTED_SUFFIXES or path.exists():

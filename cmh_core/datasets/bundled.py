@@ -32,7 +32,9 @@ import numpy as np
 
 from cmh_core.datasets._types import CrossModalDataset, Split
 
-__all__ = ["ASSETS_ENV", "BUNDLED", "bundle_folder", "check_file_name", "load_bundle"]
+__all__ = ["ASSETS_ENV", "BUNDLED", "bundle_folder", "check_file_name", "load_bundle", "with_text_features"]
+
+TEXT_FEATURES = ("tfidf", "e5")
 
 #: Environment variable naming the ``assets`` folder (holding ``datasets/<name>/``).
 ASSETS_ENV = "CMH_ASSETS"
@@ -261,3 +263,36 @@ def load_bundle(folder: Path, name: str) -> CrossModalDataset:
         root=folder,
         _thumbnail_loader=_thumbnails(folder, list(meta["images"]), name),
     )
+
+
+def with_text_features(ds: CrossModalDataset, kind: str) -> CrossModalDataset:
+    """A bundled dataset with another text feature set: ``"e5"`` reads ``e5.npz`` / ``e5.json``.
+
+    The copy is named ``"<name>:e5"`` (so runs, caches and links tell the two apart) and its
+    ``metadata["text_featurizer"]`` is the e5 record, which `featurize_text` follows.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind, or a bundle without (or with damaged) e5 files, naming the fix.
+    """
+    import dataclasses
+
+    if kind not in TEXT_FEATURES:
+        raise ValueError(f"text_features must be one of {TEXT_FEATURES}, got {kind!r}")
+    if kind == "tfidf":
+        return ds
+    fix = f"rebuild them with: python scripts/build_e5.py {ds.name}"
+    root = Path(ds.root) if ds.root is not None else None
+    if root is None or not (root / "e5.npz").is_file() or not (root / "e5.json").is_file():
+        raise ValueError(f"dataset {ds.name!r} has no e5 text features (e5.npz, e5.json); {fix}")
+    try:
+        info = json.loads((root / "e5.json").read_text(encoding="utf-8"))
+        with np.load(root / "e5.npz", allow_pickle=False) as z:
+            X = np.asarray(z["text_features"], dtype=np.float32)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+        raise ValueError(f"e5 features of {ds.name!r} are damaged ({type(e).__name__}: {e}); {fix}") from e
+    if X.ndim != 2 or len(X) != ds.n_items or not np.isfinite(X).all() or not isinstance(info, dict):
+        raise ValueError(f"e5 features of {ds.name!r} do not match its {ds.n_items} items; {fix}")
+    meta = {**ds.metadata, "text_featurizer": {**info, "kind": "e5"}}
+    return dataclasses.replace(ds, name=f"{ds.name}:e5", text_features=X, metadata=meta)

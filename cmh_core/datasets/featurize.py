@@ -492,10 +492,16 @@ def text_query_terms(dataset: CrossModalDataset, text: str) -> tuple[list[str], 
     known, unknown : list of str
         Distinct lower-cased words in query order; stop words and one-letter words are in neither.
     """
+    if _is_e5(dataset):  # a sentence encoder has no vocabulary: every word counts, in any language
+        return list(dict.fromkeys((text or "").lower().split())), []
     vocab = _vocab_for(dataset)
     terms = vocab["vocabulary"]
     words = list(dict.fromkeys(_unigrams(vocab, text or "")))
     return [w for w in words if w in terms], [w for w in words if w not in terms]
+
+
+def _is_e5(dataset: CrossModalDataset) -> bool:
+    return ((dataset.metadata or {}).get("text_featurizer") or {}).get("kind") == "e5"
 
 
 def featurize_text(dataset: CrossModalDataset, text: str) -> np.ndarray:
@@ -513,7 +519,8 @@ def featurize_text(dataset: CrossModalDataset, text: str) -> np.ndarray:
     Returns
     -------
     ndarray of float32, shape (v,)
-        L2-normalised TF-IDF row; a bundled caption gives its stored row.
+        L2-normalised TF-IDF row, or the 384-d e5 row for a dataset loaded with
+        ``text_features="e5"`` (any language); a bundled caption gives its stored row.
 
     Raises
     ------
@@ -528,6 +535,10 @@ def featurize_text(dataset: CrossModalDataset, text: str) -> np.ndarray:
         )
     if not text.strip():
         raise ValueError(_EMPTY_QUERY)
+    if _is_e5(dataset):  # multilingual e5 rows (cmh_core.datasets.e5): any language
+        from cmh_core.datasets.e5 import embed
+
+        return embed([text])[0]
     vocab = _vocab_for(dataset)
     known, unknown = text_query_terms(dataset, text)
     if not known and not unknown:

@@ -30,6 +30,7 @@ from cmh_core.evaluation._average_precision import (
     mean_average_precision,
     mean_average_precision_codes,
 )
+from cmh_core.evaluation._crosslingual import cross_lingual_t2i, translated_query_counts
 from cmh_core.evaluation._metrics import (
     chance_from_pr_curve,
     ndcg_at_k,
@@ -56,4 +57,6 @@ __all__ = [
     "evaluate",
     "per_query_ap",
     "chance_from_pr_curve",
+    "cross_lingual_t2i",
+    "translated_query_counts",
 ]
