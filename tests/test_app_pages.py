@@ -11,6 +11,8 @@ from cmh_core.evaluation import per_query_ap
 from cmh_core.experiment import run_experiment
 from cmh_core.methods import DCH
 
+pytestmark = pytest.mark.app
+
 TIMEOUT = 60  # the test machine is shared and loaded
 
 
