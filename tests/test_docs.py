@@ -20,6 +20,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 # folders whose paths the docs and docstrings cite ("de" "sign": this file must not cite one itself)
 CITED = ("docs", "de" + "sign")
 PATH_RE = re.compile(r"(?<![\w./-])(?:\.\./shared/)?(" + "|".join(CITED) + r")/[\w./-]*")
+OUTSIDE_RE = re.compile(r"\.\./" + "shared|/work/" + "shared")  # the folder beside the checkout
 LINK_RE = re.compile(r"\]\(([^)\s]+)\)")
 SKIP_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".npz", ".npy", ".mat", ".h5", ".gz", ".ico", ".ttf"}
 
@@ -107,6 +108,7 @@ def test_no_reference_to_a_documentation_path_that_does_not_exist():
             target = m.group(0).split("#")[0].rstrip(".,;:")
             if m.group(1) != "docs" or target.startswith("../") or not (ROOT / target).exists():
                 missing.append(f"{path.relative_to(ROOT)}: {m.group(0)}")
+        missing += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in OUTSIDE_RE.finditer(text)]
     assert not missing, "references to paths outside the repository or missing:\n" + "\n".join(missing)
 
 
