@@ -119,6 +119,7 @@ def test_code_map_opens_with_a_trained_run(trained):
     assert at.download_button
 
 
+@pytest.mark.slow
 def test_code_map_umap_on_request(trained):
     at = _open("pages/4_Code_Map.py", trained)
     _by_key(at.button, "umap_button").click().run()  # numba compiles UMAP once per process (~30 s)
