@@ -156,7 +156,8 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True, help="the file to write; the format follows its suffix")
 
     sub.add_parser("datasets", help="list the datasets that load by name")
-    sub.add_parser("methods", help="list the registered methods with their fidelity and idea")
+    m = sub.add_parser("methods", help="list the registered methods with their fidelity and idea")
+    m.add_argument("--markdown", action="store_true", help="print the README's methods table (Markdown)")
     return p
 
 
@@ -405,7 +406,26 @@ def _datasets() -> int:
     return 0
 
 
-def _methods() -> int:
+def methods_markdown() -> str:
+    """The README's methods table, built from the registered classes (a test keeps them equal)."""
+    from cmh_core.methods import METHODS
+
+    rows = ["| method | paper | fidelity | unpaired | idea |", "|---|---|---|---|---|"]
+    for name, cls in METHODS.items():
+        p, doc = cls.paper, f"docs/methods/{cls.__module__.rsplit('.', 1)[1]}.md"
+        authors = [a.split()[-1] for a in p.get("authors", "").split(", ") if a]
+        venue = " ".join(w for w in str(p.get("venue") or "").split() if not w[0].isdigit())
+        cite = f"{authors[0]}{' et al.' if len(authors) > 2 else ''}, {venue} {p['year']}" if authors else "—"
+        cite = cite.replace(",", f" & {authors[-1]},", 1) if len(authors) == 2 else cite
+        unpaired = "yes" if cls.supports_unpaired else "no"
+        rows.append(f"| [`{name}`]({doc}) | {cite} | {cls.fidelity} | {unpaired} | {p.get('idea', '')} |")
+    return "\n".join(rows)
+
+
+def _methods(markdown: bool = False) -> int:
+    if markdown:
+        print(methods_markdown())
+        return 0
     entries = method_catalogue()
     width = max(len("method"), *(len(e["name"]) for e in entries))
     fid = max(len("fidelity"), *(len(e["fidelity"]) for e in entries))
@@ -441,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in _COMMANDS:
             return _COMMANDS[args.command](args)
-        return _datasets() if args.command == "datasets" else _methods()
+        return _datasets() if args.command == "datasets" else _methods(args.markdown)
     except BrokenPipeError:  # e.g. `cmh methods | head`: the reader left; stay quiet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -8,10 +8,10 @@ page_frame(
     "(a query and a result are relevant when they share a label).",
 )
 
-import streamlit as st  # noqa: E402
+import streamlit as st
 
-from ui.data import dataset_picker, dataset_sample, get_dataset, label_chart  # noqa: E402
-from ui.gallery import item_grid  # noqa: E402
+from ui.data import dataset_picker, dataset_sample, get_dataset, label_chart
+from ui.gallery import item_grid
 
 PER_PAGE = 24
 

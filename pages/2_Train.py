@@ -9,17 +9,17 @@ page_frame(
     "(I→T) and a caption related images (T→I), against random codes of the same length.",
 )
 
-import logging  # noqa: E402
+import logging
 
-import streamlit as st  # noqa: E402  (title first: the page shows at once on a cold start)
+import streamlit as st  # title first: the page shows at once on a cold start
 
-from cmh_core.methods import METHODS  # noqa: E402
-from ui.data import dataset_picker, get_dataset  # noqa: E402
-from ui.exports import run_downloads  # noqa: E402
-from ui.run_view import live_progress, runs_table, show_run  # noqa: E402
-from ui.runs import train  # noqa: E402
-from ui.state import RunKey, current_run, pop_notice  # noqa: E402
-from ui.widgets import method_card, method_picker, training_form  # noqa: E402
+from cmh_core.methods import METHODS
+from ui.data import dataset_picker, get_dataset
+from ui.exports import run_downloads
+from ui.run_view import live_progress, runs_table, show_run
+from ui.runs import train
+from ui.state import RunKey, current_run, pop_notice
+from ui.widgets import method_card, method_picker, training_form
 
 dataset = dataset_picker()
 name = method_picker()

@@ -10,12 +10,12 @@ page_frame(
     "code in the bit playground, or add a picture or caption of your own to the database.",
 )
 
-import streamlit as st  # noqa: E402
+import streamlit as st
 
-from ui.custom_items import custom_items_ui  # noqa: E402
-from ui.data import dataset_picker, get_dataset  # noqa: E402
-from ui.runs import codes_for, ensure_run  # noqa: E402
-from ui.search import OTHER, query_set_code, query_set_picker, search_view, typed_query, uploaded_query  # noqa: E402
+from ui.custom_items import custom_items_ui
+from ui.data import dataset_picker, get_dataset
+from ui.runs import codes_for, ensure_run
+from ui.search import OTHER, query_set_code, query_set_picker, search_view, typed_query, uploaded_query
 
 dataset = dataset_picker()
 ds = get_dataset(dataset)

@@ -9,11 +9,11 @@ page_frame(
     "neighbourhoods better. Select points with the lasso or box to see the items below.",
 )
 
-import streamlit as st  # noqa: E402
+import streamlit as st
 
-from ui.codemap import code_map  # noqa: E402
-from ui.data import dataset_picker, get_dataset  # noqa: E402
-from ui.runs import ensure_run  # noqa: E402
+from ui.codemap import code_map
+from ui.data import dataset_picker, get_dataset
+from ui.runs import ensure_run
 
 dataset = dataset_picker()
 ds = get_dataset(dataset)

@@ -9,10 +9,10 @@ page_frame(
     "fail most, each against the AP a random ranking would get.",
 )
 
-import streamlit as st  # noqa: E402
+import streamlit as st
 
-from ui.data import dataset_picker, get_dataset  # noqa: E402
-from ui.failures import (  # noqa: E402
+from ui.data import dataset_picker, get_dataset
+from ui.failures import (
     direction_picker,
     failure_table,
     query_picker,
@@ -20,7 +20,7 @@ from ui.failures import (  # noqa: E402
     show_query,
     show_table,
 )
-from ui.runs import ensure_run  # noqa: E402
+from ui.runs import ensure_run
 
 dataset = dataset_picker()
 ds = get_dataset(dataset)

@@ -9,10 +9,10 @@ page_frame(
     "line, and precision-recall curves side by side. Runs already trained in this session are reused.",
 )
 
-import streamlit as st  # noqa: E402  (title first: the page shows at once on a cold start)
+import streamlit as st  # title first: the page shows at once on a cold start
 
-from ui.compare import compare_form, last_comparison, run_grid, show_comparison  # noqa: E402
-from ui.data import dataset_picker, get_dataset  # noqa: E402
+from ui.compare import compare_form, last_comparison, run_grid, show_comparison
+from ui.data import dataset_picker, get_dataset
 
 dataset = dataset_picker()
 try:

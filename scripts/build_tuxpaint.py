@@ -5,7 +5,7 @@ Run once by a developer (output committed under ``assets/datasets/tuxpaint/``)::
     python scripts/build_tuxpaint.py                      # apt-get download into a temp folder
     python scripts/build_tuxpaint.py --deb path/to/tuxpaint-stamps-default_2022.06.04-1_all.deb
 
-Steps (docs/design data.md section 1): extract the .deb with ``dpkg-deb -x``; keep every stamp
+Steps (docs/datasets.md): extract the .deb with ``dpkg-deb -x``; keep every stamp
 with an English caption (line 1 of its ``.txt``) except ``symbols/alphabets``; composite on white
 (SVGs rendered with cairosvg); labels from the folder path minus style folders, kept when they
 have at least 5 items; EfficientNet-Lite0 image features and TF-IDF text features computed with

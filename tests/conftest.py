@@ -6,6 +6,7 @@ Fitted models are cached by ``(dataset, method, params)``; tests must not mutate
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,18 @@ def tux_fitted(tux):
 def synthetic_fitted(synthetic_ds):
     """``synthetic_fitted(name, **params)``: a model fitted on `synthetic_ds`'s training split."""
     return _fit_cache(synthetic_ds)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests skip, saying why, where Debian's chromium is missing (`.ci/run` installs it)."""
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(
+        reason=f"{CHROMIUM} is missing: Playwright needs Debian's chromium (apt-get install chromium)"
+    )
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)

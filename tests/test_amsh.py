@@ -77,7 +77,7 @@ def test_step1_objective_matches_dense_oracle():
 
 
 def _dense_amsh(Phi, Ys, V, r, lam=1e-3, eta=1.0, beta=1e-3, n_iter=15):
-    """Oracle for tiny n: design/methods.md §3.3-3.4 written densely (explicit n×n S, inverses, SVD).
+    """Oracle for tiny n: docs/methods/amsh.md written densely (explicit n×n S, inverses, SVD).
 
     Phi: two (n_m, m) kernel features; Ys: two (n_m, c) label matrices; V: two (r, n_m) starts.
     Returns the training codes B_m (r, n_m) and the hash maps F_m (r, m).
@@ -140,6 +140,7 @@ def _state(model: AMSH, mod: str) -> dict:
 
 
 # ---------------------------------------------------------------- quality on tuxpaint
+@pytest.mark.slow
 def test_tuxpaint_beats_random_codes(tux):
     tr, runs = tux.split.train, {"AMSH": [], "RandomCodes": []}
     for seed in (0, 1, 2):
@@ -153,6 +154,7 @@ def test_tuxpaint_beats_random_codes(tux):
     assert np.all(amsh >= chance + 0.10), (amsh, chance)
 
 
+@pytest.mark.slow
 def test_unpaired_keeps_most_of_paired_map(tux):
     """Fully unpaired training keeps >= 85% of the paired mAP at 64 bits (mean over seeds 0-4).
 

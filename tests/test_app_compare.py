@@ -11,6 +11,8 @@ from streamlit.testing.v1 import AppTest
 import cmh_core.comparison
 from cmh_core.comparison import Comparison
 
+pytestmark = pytest.mark.app
+
 PAGE = "pages/6_Compare.py"
 TIMEOUT = 120  # the test machine is shared and loaded; the default grid trains 4 runs
 

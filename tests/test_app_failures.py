@@ -12,6 +12,8 @@ from cmh_core.datasets import load_dataset
 from cmh_core.evaluation import retrieval_codes
 from cmh_core.failures import query_failures, query_table
 
+pytestmark = pytest.mark.app
+
 PAGE = "pages/5_Failures.py"
 TIMEOUT = 90  # the test machine is shared and loaded
 

@@ -24,6 +24,7 @@ def calls(monkeypatch, tmp_path):
     return seen
 
 
+@pytest.mark.slow
 def test_sdeh_on_a_bundle_builds_the_cache_with_progress(calls, tux):
     _region_tokens_ready(tux, RunKey.make("tuxpaint", "SDEH", 32, 0))
     assert calls == [("tuxpaint", True)]

@@ -9,6 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from cmh_core.methods import METHODS
 
+pytestmark = pytest.mark.app
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SEEDS = [n for n, c in METHODS.items() if c.fidelity != "classic baseline"]

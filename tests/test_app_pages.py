@@ -11,6 +11,8 @@ from cmh_core.evaluation import per_query_ap
 from cmh_core.experiment import run_experiment
 from cmh_core.methods import DCH
 
+pytestmark = pytest.mark.app
+
 TIMEOUT = 60  # the test machine is shared and loaded
 
 
@@ -117,6 +119,7 @@ def test_code_map_opens_with_a_trained_run(trained):
     assert at.download_button
 
 
+@pytest.mark.slow
 def test_code_map_umap_on_request(trained):
     at = _open("pages/4_Code_Map.py", trained)
     _by_key(at.button, "umap_button").click().run()  # numba compiles UMAP once per process (~30 s)

@@ -15,6 +15,8 @@ from cmh_core.hamming import hamming_distance
 from cmh_core.playground import flip_bits, flipped_distances, hamming_ball
 from ui.results import rank_query
 
+pytestmark = pytest.mark.app
+
 TIMEOUT = 90  # the test machine is shared and loaded; the first upload loads EfficientNet
 N_BITS = 32
 D_MARK = re.compile(r"`d = (\d+)`")

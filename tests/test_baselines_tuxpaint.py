@@ -14,6 +14,8 @@ import pytest
 from cmh_core.evaluation import evaluate
 from cmh_core.methods import METHODS
 
+pytestmark = pytest.mark.slow
+
 BASELINES = ["RandomCodes", "CCA-ITQ", "SCM", "CMFH", "DCH"]
 SEEDS = (0, 1, 2)
 

@@ -72,6 +72,7 @@ def test_format_table_shows_tie_expected_beside_stable():
 
 
 # ------------------------------------------------------------------------------------------ bench
+@pytest.mark.slow
 def test_bench_writes_csv_and_json(tmp_path, capsys):
     out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
     argv = ["bench", "--dataset", "tuxpaint", "--methods", "scm", "--bits", "16", "--seeds", "1"]
@@ -89,6 +90,7 @@ def test_bench_writes_csv_and_json(tmp_path, capsys):
     assert "I→T), tie-expected" in captured.out
 
 
+@pytest.mark.slow
 def test_bench_skips_what_a_method_refuses_and_says_so(capsys):
     argv = ["bench", "--methods", "DCH", "--bits", "16", "100000", "--seeds", "1", "--no-progress"]
     assert main(argv) == 0
@@ -165,6 +167,7 @@ def test_internal_error_is_one_line_too(monkeypatch, capsys):
 
 
 # ------------------------------------------------------------------------------------ train, export
+@pytest.mark.slow
 def test_train_saves_a_loadable_model(tmp_path, capsys):
     from cmh_core.methods import load_model
 

@@ -126,6 +126,7 @@ def tux_scores():
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits", [32, 64])
 def test_tuxpaint_beats_random_and_cca_itq(bits, tux_scores):
     got, chance, cca = tux_scores["CSMH", bits], tux_scores["RandomCodes", bits], tux_scores["CCA-ITQ", bits]
@@ -134,6 +135,7 @@ def test_tuxpaint_beats_random_and_cca_itq(bits, tux_scores):
         assert g > b, f"CSMH {bits} bits {direction}: {g:.3f} vs CCA-ITQ {b:.3f}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits", [32, 64])
 def test_tuxpaint_mmd_not_worse_than_without(bits, tux_scores):
     """Full CSMH is not worse than CSMH(mmd=False) by more than 0.01 mAP (it is not better either)."""

@@ -30,6 +30,7 @@ def tux_run(tux):
     return m, calls
 
 
+@pytest.mark.slow
 def test_beats_random_codes_on_tuxpaint(tux, tux_run, tux_fitted):
     rep = evaluate(tux_run[0], tux)
     chance = evaluate(tux_fitted("RandomCodes", n_bits=32, random_state=0), tux)
@@ -37,6 +38,7 @@ def test_beats_random_codes_on_tuxpaint(tux, tux_run, tux_fitted):
         assert rep[d]["mAP"] >= chance[d]["mAP"] + 0.10, (d, rep[d]["mAP"], chance[d]["mAP"])
 
 
+@pytest.mark.slow
 def test_loss_decreases_and_terms_add_up(tux_run):
     m, calls = tux_run
     assert [c[0] for c in calls] == list(range(1, m.n_epochs + 1))
@@ -47,6 +49,7 @@ def test_loss_decreases_and_terms_add_up(tux_run):
     assert calls[-1][2]["likelihood"] < calls[0][2]["likelihood"]
 
 
+@pytest.mark.slow
 def test_training_codes_are_shared(tux_run):
     m = tux_run[0]  # B = sgn(F + G): one code per training item for both modalities
     np.testing.assert_array_equal(m.train_codes_["image"], m.train_codes_["text"])
@@ -62,6 +65,7 @@ def test_same_seed_same_codes(synthetic_ds):
     np.testing.assert_array_equal(a.network_weights_, b.network_weights_)
 
 
+@pytest.mark.slow
 def test_save_load_round_trip(tux, tux_run, tmp_path):
     m = tux_run[0]
     path = m.save(tmp_path / "dcmh")
@@ -123,6 +127,7 @@ def test_loss_terms_figure_draws_each_term_and_the_total():
         loss_terms_figure(history, terms[:2])
 
 
+@pytest.mark.app
 def test_train_page_plots_dcmh_loss_terms():
     """Training DCMH on the Train page shows one curve per loss term (from Run.loss_terms)."""
     import json

@@ -149,6 +149,7 @@ def test_lazy_download_data_is_built_once_per_run():
     assert get() == b"data" and get() == b"data" and calls == [1]
 
 
+@pytest.mark.app
 def test_train_page_offers_every_download_after_training():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     at.switch_page("pages/2_Train.py").run()
@@ -170,6 +171,7 @@ def _compare_page_stub() -> None:
     comparison_downloads(run_comparison(ds, ["RandomCodes"], [8, 16], 1), ds)
 
 
+@pytest.mark.app
 def test_comparison_downloads_offer_report_csv_and_json():
     at = AppTest.from_function(_compare_page_stub, default_timeout=90).run()
     assert not at.exception, at.exception

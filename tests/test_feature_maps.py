@@ -15,6 +15,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "feature_maps"
 
 
+@pytest.mark.slow
 def test_region_tokens_pool_to_the_stored_feature(tux):
     """Same network and preprocessing as `featurize_image`: the mean of the 49 tokens is the stored row."""
     items = [0, 5, int(np.argmin([tux.thumbnail(i).width for i in range(40)]))]  # incl. a narrow image

@@ -136,6 +136,7 @@ def tux_scores():
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits", [32, 64])
 @pytest.mark.parametrize("label", ["HPsEH", "HPsEH-noSE"])
 def test_tuxpaint_beats_random_and_cca_itq(label, bits, tux_scores):
@@ -145,6 +146,7 @@ def test_tuxpaint_beats_random_and_cca_itq(label, bits, tux_scores):
         assert g > b, f"{label} {bits} bits {direction}: {g:.3f} vs CCA-ITQ {b:.3f}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits", [32, 64])
 def test_tuxpaint_self_expression_ablation(bits, tux_scores):
     """Finding, not a goal: on tuxpaint the quantified semantic matrix does not help.

@@ -164,6 +164,7 @@ def test_unpaired_input_is_refused(syn):
         JSPSH(n_bits=4).fit(X1, X2[:700], Y)
 
 
+@pytest.mark.slow
 def test_memory_linear_in_n_no_n_by_n_array():
     """Peak traced memory of fit grows like n (stage 1 holds a few (n, K) arrays), far below n×n."""
     peaks = []
@@ -185,6 +186,7 @@ def test_registered():
 
 
 # ---------------------------------------------------------------- quality on the bundled data
+@pytest.mark.slow
 def test_tuxpaint_beats_random_codes_by_0_10():
     """r = 16 (K = 320, the reference demo's setting), learned protocol, mean over seeds 0-2."""
     ds = load_dataset("tuxpaint")

@@ -27,6 +27,8 @@ from cmh_core.datasets.featurize import featurize_image, featurize_text
 from cmh_core.evaluation import evaluate
 from cmh_core.methods import METHODS, get_method
 
+pytestmark = pytest.mark.slow
+
 N_BITS = 32
 #: Methods that use no labels: they must train and encode, but need not beat RandomCodes by 0.10.
 UNSUPERVISED = {"RandomCodes", "CCA-ITQ", "CMFH"}
@@ -234,6 +236,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
 
 
+@pytest.mark.app
 def test_every_page_runs_on_openmoji():
     """The picker offers openmoji, and each page runs on it, in one session (the first page that
     needs a run trains DCH once; the others reuse it)."""

@@ -188,6 +188,7 @@ def test_cli_report_of_one_run(tmp_path, capsys):
     assert "DCH · 16 bits · seed 1 on tuxpaint" in html
 
 
+@pytest.mark.slow
 def test_cli_report_of_a_comparison(tmp_path, capsys):
     out = tmp_path / "cmp.html"
     argv = ["report", "--methods", "RandomCodes,SCM", "--bits", "8,16", "--no-progress", "--out", str(out)]

@@ -92,6 +92,7 @@ def test_loss_decreases_and_every_term_is_reported(synthetic_ds):
     assert set(off[0][3]) == {"sim", "sem"}
 
 
+@pytest.mark.slow
 def test_beats_random_codes_on_tuxpaint(tux, tux_fitted):
     """32 bits, one seed, chunk tokens (the region path costs 4x the time; see the README table)."""
     m, _ = _fit(tux, local_tokens="chunks")
@@ -101,6 +102,7 @@ def test_beats_random_codes_on_tuxpaint(tux, tux_fitted):
     assert m.region_tokens_ == 0 and m.word_tokens_ == 0
 
 
+@pytest.mark.slow
 def test_region_path_encodes_bundled_and_new_images(tux, tmp_path):
     """Bundled rows use their feature maps, other rows (an uploaded picture) vector chunks; same codes
     after save/load, and the same seed gives the same codes."""

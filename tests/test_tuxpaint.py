@@ -78,6 +78,7 @@ def test_loading_does_not_import_torch():
     assert out.strip() == "False"
 
 
+@pytest.mark.slow
 def test_bundled_images_reproduce_stored_features(ds, model_loaded):
     styles = ds.metadata["styles"]
     items = [0, 1, styles.index("drawing"), styles.index("photo"), ds.n_items - 1]

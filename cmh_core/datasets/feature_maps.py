@@ -1,6 +1,6 @@
 """Local image tokens for deep methods: the EfficientNet-Lite0 feature maps of a bundle's images.
 
-SDEH's local branch (design/methods.md §6.2) attends over image regions. The backbone is the one
+SDEH's local branch (docs/methods/sdeh.md) attends over image regions. The backbone is the one
 `cmh_core.datasets.featurize` uses for the stored features (EfficientNet-Lite0, the same
 preprocessing, letterboxed to 224 x 224): its last feature map ``model.extract_features`` is
 1280 x 7 x 7, and the mean of its 49 region tokens is the stored 1280-d feature.

@@ -1,4 +1,4 @@
-"""SDEH's networks and its four losses as pure torch code (design/methods.md §6.2-6.3).
+"""SDEH's networks and its four losses as pure torch code (docs/methods/sdeh.md).
 
 torch is imported lazily: the functions import it when called, and the ``nn.Module`` classes are
 defined on first access (module ``__getattr__``), so importing this module stays torch-free.

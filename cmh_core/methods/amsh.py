@@ -4,7 +4,7 @@ Two steps, each modality with its own samples, labels and codes (n1 images, n2 t
 of rows is never used, so the same code serves paired and unpaired data). Coupling between the
 modalities comes only from label similarity. With the code's feature-by-sample layout (V_m (r, n_m),
 labels L_m (c, n_m)), N_m the labels with every sample L2-normalised, S_ab = N_aᵀ N_b and the sign
-matrix R_m = 2 L_m - 1, step 1 solves (design/methods.md §3.3)
+matrix R_m = 2 L_m - 1, step 1 solves (docs/methods/amsh.md)
 
     min  Σ_m [ ||L_m + R_m ⊙ E_m - P_m V_m||² + λ ||r S_mm - V_mᵀ B_m||² + η ||B_m - V_m||² ]
          + β ||r S_21 - V_2ᵀ V_1||²

@@ -4,7 +4,7 @@ Unsupervised baseline. Regularised CCA finds r pairs of directions in which the 
 correlate most; both training modalities are projected onto them and stacked, and ITQ learns one
 r×r rotation that makes taking signs lose as little as possible. Code = sgn((x - mean_m) W_m R).
 
-Choices (design/methods.md §10): ridge ``0.1 * trace(C_mm) / d_m`` on each covariance (the bundled
+Choices (docs/methods/cca_itq.md): ridge ``0.1 * trace(C_mm) / d_m`` on each covariance (the bundled
 set has d > n; 1e-4 measured far worse), CCA via the SVD of the whitened cross-covariance, 50 ITQ
 iterations from a seeded random rotation.
 

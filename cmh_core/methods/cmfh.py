@@ -14,7 +14,7 @@ so every step only needs the Gram matrices X_a^T X_b (d×d), X_m^T V = G_m1 A_1 
 V^T V (r×r): each iteration costs O(d^2 r), independent of n, and V itself (n×r) is only formed
 at the start and at the end.
 
-Choices (design/methods.md §10): λ = 0.5, μ = 100, 30 iterations. "γ scaled to the data" means:
+Choices (docs/methods/cmfh.md): λ = 0.5, μ = 100, 30 iterations. "γ scaled to the data" means:
 each modality's centred features are rescaled to unit mean squared row norm, and the penalties
 on U_m and P_m (which, unlike the loss terms, do not grow with n) use γ_n = γ·n. The default is
 γ = 0.1 rather than the paper's 0.01: on the bundled ``tuxpaint`` data (d > n, 32 bits, seed 0)

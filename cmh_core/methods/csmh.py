@@ -1,10 +1,10 @@
 """CSMH: Collaboratively Semantic alignment and Metric learning for cross-modal Hashing (abstract only).
 
-Only the abstract is public (design/methods.md §5). Its facts, all honoured here: kernelised
+Only the abstract is public (docs/methods/csmh.md). Its facts, all honoured here: kernelised
 features per modality; a latent subspace aligning marginal and conditional distributions; an
 MMD-based metric reducing the discrepancy between the modalities; the label similarity matrix
 embedding semantics into the subspace; unified codes from a discrete optimisation. The rest is
-the PROPOSAL of design/methods.md §5.2-5.6, implemented as written:
+the PROPOSAL of docs/methods/csmh.md, implemented as written:
 
     M = [ (1/n) 1 , Y diag(1/n_1, ..., 1/n_c) ]            (n, c+1): overall and class means (§5.3)
     MMD = ||(W_1^T Φ_1^T - W_2^T Φ_2^T) M||²               (marginal + class-conditional, linear)
@@ -89,7 +89,7 @@ def mean_matrix_products(Phi: np.ndarray, Y: np.ndarray, conditional: bool) -> n
 class CSMH(KernelHasher):
     """Collaboratively Semantic alignment and Metric learning Hashing (Li et al., TKDE 2025).
 
-    Reconstructed from the abstract (design/methods.md §5); every choice is listed in the module
+    Reconstructed from the abstract (docs/methods/csmh.md); every choice is listed in the module
     docstring.
 
     Parameters

@@ -10,14 +10,14 @@ W and P_m have ridge closed forms; B is updated bit by bit by discrete cyclic co
 (DCC, as in supervised discrete hashing), never relaxing the sign constraint. Training codes
 are B; queries are coded sgn((x - mean_m) P_m).
 
-Choices (design/methods.md §10): λ = 1, 5 outer iterations, 3 DCC sweeps per outer iteration,
+Choices (docs/methods/dch.md): λ = 1, 5 outer iterations, 3 DCC sweeps per outer iteration,
 B initialised with seeded fair coin flips. The ridge on P_m is set as for the other baselines,
 ``ε_m = alpha * trace(X_m^T X_m) / d_m`` with alpha = 0.1, on centred features rescaled to unit
 mean squared row norm. μ was tuned on the bundled ``tuxpaint`` data (32 bits, seed 0, mAP
 I→T / T→I): μ = 1e-4: 0.70 / 0.61, **μ = 1e-3: 0.66 / 0.61 (default)**, 3e-3: 0.63 / 0.61,
 1e-2 (the §10 starting value): 0.35 / 0.38, 0.1 and 1: 0.12 / 0.13 (chance; the feature term
 then dominates the label term and the codes lose the labels). Linear features are used; the
-RBF anchor features of design/methods.md §3.2 are optional and not needed on the bundled data.
+RBF anchor features of docs/methods/README.md are optional and not needed on the bundled data.
 
 References
 ----------

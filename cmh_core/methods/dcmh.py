@@ -1,6 +1,6 @@
 """DCMH: Deep Cross-Modal Hashing, reduced to MLPs on the bundled features.
 
-Classic deep baseline (design/methods.md §10). One network per modality maps features to r real
+Classic deep baseline (docs/methods/dcmh.md). One network per modality maps features to r real
 outputs, F = f(X_img) and G = g(X_txt) (n, r), trained on the pairwise negative log-likelihood of
 the label similarities plus quantisation and bit-balance terms:
 

@@ -1,11 +1,11 @@
 """HPsEH: Heterogeneous Pairwise-Semantic Enhancement Hashing, reconstructed from its abstract.
 
-Only the abstract is public (design/methods.md §4). It states four facts, all honoured here:
+Only the abstract is public (docs/methods/hpseh.md). It states four facts, all honoured here:
 a supervised self-expression learns a real-valued "quantified semantic matrix" that grades both
 similarity and dissimilarity; label information is fused with it to learn the codes of both
 modalities collaboratively (inter-modal consistency plus modality-specific features); an
 iterative discrete optimisation avoids the n×n pairwise matrix. Everything else is the PROPOSAL
-of design/methods.md §4.2-4.7, implemented as written:
+of docs/methods/hpseh.md, implemented as written:
 
     Ŷ = row-normalised labels,  G = (Ŷ^T Ŷ + γ I)^-1 (c×c),  Z* = Ŷ G Ŷ^T   (self-expression, §4.3)
     S = (2 Ŷ Ŷ^T - 1 1^T) + ρ κ Z*,  κ = 1 / mean(diag Z*)                  (fused target, §4.4)
@@ -110,7 +110,7 @@ def self_expression_core(Yh: np.ndarray, gamma: float) -> tuple[np.ndarray, floa
 class HPsEH(KernelHasher):
     """Heterogeneous Pairwise-Semantic Enhancement Hashing (Wong et al., TMM 2025), supervised.
 
-    Reconstructed from the abstract (design/methods.md §4); every choice is listed in the module
+    Reconstructed from the abstract (docs/methods/hpseh.md); every choice is listed in the module
     docstring.
 
     Parameters
@@ -162,7 +162,7 @@ class HPsEH(KernelHasher):
         "authors": "Wai Keung Wong, Lunke Fei, Jie Qin, Shuping Zhao, Jie Wen, Zhihao He",
         "venue": "IEEE TMM 27:3238-3250",
         "year": 2025,
-        # no DOI was found (design/methods.md §4); the journal's page, where the title can be looked up
+        # no DOI was found (docs/methods/hpseh.md); the journal's page, where the title can be looked up
         "url": "https://ieeexplore.ieee.org/xpl/RecentIssue.jsp?punumber=6046",
         "idea": "label self-expression grades pair similarity; fused with labels to learn unified codes",
     }

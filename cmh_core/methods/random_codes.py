@@ -13,7 +13,7 @@ averaged over queries, because the ranking is random.
 
 References
 ----------
-No paper: a chance baseline. design/methods.md §10.
+No paper: a chance baseline. docs/methods/random_codes.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ The n×n matrix S is never formed:
 
 which costs O(n d c). The problem is then a whitened SVD exactly as in CCA-ITQ. Code = sgn(x W_m).
 
-Choices (design/methods.md §10): features centred with training means, ``eps_m = 0.1 * trace/d``
+Choices (docs/methods/scm.md): features centred with training means, ``eps_m = 0.1 * trace/d``
 as for CCA-ITQ, no ITQ rotation (the paper's orth variant). The cross matrix has rank at most
 c + 1, so bits beyond the number of labels come from near-zero singular directions; this is the
 known weakness of SCM-orth at long codes (the paper's sequential variant SCM-seq addresses it).

@@ -1,6 +1,6 @@
 """SDEH: Semantic Decomposition and Enhancement Hashing (deep), reconstructed from its abstract.
 
-Only the abstract is public (design/methods.md §6). It states: two independent attention-based
+Only the abstract is public (docs/methods/sdeh.md). It states: two independent attention-based
 subnetworks (one per modality) capture global and local details; a semantic decomposition of the
 multi-label vectors, shared by the modalities, associates them; common codes are learned under
 four losses that keep multi-level (graded) semantic relations and feature-distribution
