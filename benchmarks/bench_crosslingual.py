@@ -9,7 +9,7 @@ encoder, hashed by the model's text hash function, ranked against the database i
 queries and the chance level, with the number of translated queries; it is generated, never
 typed by hand. Translations are embedded once per language (the slow part: ~0.1 s a caption).
 
-    python benchmarks/bench_crosslingual.py --out docs/multilingual-results.md
+    python benchmarks/bench_crosslingual.py --out TABLE.md
     python benchmarks/bench_crosslingual.py --methods DCH --languages de fr ja --seeds 1
 """
 
