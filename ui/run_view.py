@@ -10,9 +10,11 @@ import streamlit as st
 from cmh_core import plotting
 from cmh_core.experiment import Run
 from ui.runs import chance_maps, code_diagnostics
-from ui.state import RunKey, current_run, session_runs, set_current
+from ui.state import RunKey, apply, current_key, session_runs
 
-__all__ = ["live_progress", "show_run", "runs_table"]
+__all__ = ["live_progress", "show_run", "runs_table", "PICK_WIDGET"]
+
+PICK_WIDGET = "current_pick"
 
 DIRECTIONS = {"I→T": "i2t", "T→I": "t2i"}
 
@@ -100,33 +102,74 @@ def _diagnostics(key: RunKey, run: Run) -> None:
     right.plotly_chart(plotting.bit_correlation_figure(d["correlation"]), key="fig_corr")
 
 
+def _pick(labels: dict[str, RunKey]) -> None:
+    """Callback of the run picker: the picked run becomes current (`ui.state.follow`, "picked")."""
+    key = labels.get(st.session_state.get(PICK_WIDGET))
+    if key is not None:
+        apply("picked", key)
+
+
 def runs_table(dataset: str) -> None:
-    """This session's runs (method, params, mAP, time) and a picker for the current one."""
-    runs = [r for r in session_runs() if r["key"].dataset == dataset]
+    """This session's runs of ``dataset`` (method, params, mAP, time) and a picker for the current one.
+
+    The picker shows the current run on every draw (its widget value is set from the session
+    before it is drawn) and changes it only when the user picks: it never resets a newer run.
+    """
+    from ui.registry import registry
+
+    keys = [k for k in session_runs().runs if k.dataset == dataset]
+    runs = [(k, r) for k in keys if (r := registry().get(k)) is not None]
     if not runs:
         return
     st.subheader("This session's runs")
     rows: list[dict[str, Any]] = [
         {
-            "run": r["key"].label(),
-            "params": r["key"].params,
-            "mAP I→T": round(r["run"].map_i2t, 4),
-            "mAP T→I": round(r["run"].map_t2i, 4),
-            "fit s": round(r["run"].fit_seconds, 2),
+            "run": k.label(),
+            "params": k.params,
+            "mAP I→T": round(r.map_i2t, 4),
+            "mAP T→I": round(r.map_t2i, 4),
+            "fit s": round(r.fit_seconds, 2),
         }
-        for r in runs
+        for k, r in runs
     ]
     st.dataframe(rows, hide_index=True)
-    found = current_run(dataset)
-    labels = [r["key"].label() + ("" if r["key"].params == "{}" else f" {r['key'].params}") for r in runs]
-    index = next((j for j, r in enumerate(runs) if found and r["key"] == found[0]), len(runs) - 1)
-    pick = st.selectbox(
-        "Current run (used by Search and Code Map)",
-        range(len(runs)),
-        index=index,
-        format_func=labels.__getitem__,
-        key="current_pick",
+    labels = {k.label() + ("" if k.params == "{}" else f" {k.params}"): k for k, _ in runs}
+    current = current_key(dataset)
+    if current in labels.values():
+        st.session_state[PICK_WIDGET] = next(t for t, k in labels.items() if k == current)
+    st.selectbox(
+        "Current run (used by Search, Code Map and Failures)",
+        list(labels),
+        key=PICK_WIDGET,
+        on_change=_pick,
+        args=(labels,),
     )
-    if found is None or runs[pick]["key"] != found[0]:
-        set_current(runs[pick]["key"])
-        st.rerun()
+
+
+def train_from_form(dataset: str, method: str, choice: dict[str, Any]) -> None:
+    """Train the form's choice with a live bar and curve; it becomes the current run (then rerun).
+
+    A refused setting (ValueError) or a failure is shown on the page, never as a traceback.
+    """
+    import logging
+
+    from cmh_core.methods import METHODS
+    from ui.training import train_here
+
+    try:
+        key = RunKey.make(
+            dataset, method, choice["n_bits"], choice["seed"], choice["params"], choice["unpaired"]
+        )
+        total = choice["params"].get("n_iter", choice["params"].get("n_epochs"))  # deep methods: epochs
+        progress = live_progress(total)
+        train_here(key, "Training…", progress)
+    except ValueError as e:
+        st.error(f"{METHODS[method].name} could not be trained: {e}")
+        return
+    except Exception as e:  # a bug, not bad input: say so without a traceback (the server logs it)
+        logging.getLogger(__name__).exception("training %s failed", method)
+        st.error(
+            f"{METHODS[method].name} failed on these settings ({type(e).__name__}: {e}); try the defaults"
+        )
+        return
+    st.rerun()  # the page, its links and its URL redrawn around the new current run
