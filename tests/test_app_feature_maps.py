@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from cmh_core.datasets import feature_maps
-from ui.runs import _region_tokens_ready
 from ui.state import RunKey
+from ui.training import _region_tokens_ready
 
 
 @pytest.fixture()

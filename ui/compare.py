@@ -88,7 +88,7 @@ def compare_form() -> dict[str, Any] | None:
         left, right = st.columns(2)
         n_seeds = left.number_input(
             "Seeds per cell",
-            min_value=1,
+            min_value=0,
             max_value=MAX_SEEDS,
             step=1,
             key="compare_seeds",

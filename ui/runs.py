@@ -87,6 +87,10 @@ def ensure_run(dataset: str) -> tuple[RunKey, Run]:
         )
         return key, run
     apply("link", key)
+    st.info(
+        f"No run in this session yet, so {key.label()} was opened (trained earlier on this server). "
+        "Train another method on the Train page."
+    )
     return key, run
 
 

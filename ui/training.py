@@ -32,6 +32,7 @@ def train_here(key: RunKey, text: str, callback=None) -> Run:
             bar.progress(0.5, text=f"{text} iteration {it} · {elapsed:.1f} s")
 
     ds = get_dataset(key.dataset)
+    _region_tokens_ready(ds, key)
     run = run_experiment(
         ds, key.method, n_bits=key.n_bits, seed=key.seed, params=key.param_dict(),
         protocol=key.protocol, callback=callback, unpaired=key.unpaired,
@@ -41,6 +42,32 @@ def train_here(key: RunKey, text: str, callback=None) -> Run:
     if bar is not None:
         bar.empty()
     return run
+
+
+def _region_tokens_ready(ds, key: RunKey) -> None:
+    """Build a bundle's 7×7 feature-map cache under a progress bar before SDEH needs it.
+
+    SDEH's local image branch reads region tokens from an on-disk cache that is computed once per
+    bundled dataset (tens of seconds on 2 cores); without this the page would sit silent before
+    the first epoch. Other methods, ``local_tokens="chunks"`` and datasets without images skip it.
+    """
+    from cmh_core.datasets import feature_maps
+
+    params = key.param_dict()
+    if key.method != "SDEH" or not params.get("local_branch", True) or params.get("local_tokens") == "chunks":
+        return
+    if ds._thumbnail_loader is None or feature_maps.feature_map_path(ds).exists():
+        return
+    bar = st.progress(0.0, text="Computing the image feature maps once (cached on disk for later runs)…")
+
+    def step(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Image feature maps: {done} of {total} images")
+
+    try:
+        feature_maps.load_feature_maps(ds, progress=step)
+    except ValueError:  # no EfficientNet-Lite0 features: SDEH falls back to vector chunks itself
+        pass
+    bar.empty()
 
 
 def _answer(yes: bool) -> None:
@@ -65,9 +92,11 @@ def linked_run_question() -> None:
     if ask["auto"]:
         del st.session_state[ASK]
         try:
-            train_here(key, f"The link asks for {key.label()}, not trained here yet: training it…")
+            run = train_here(key, f"The link asks for {key.label()}, not trained here yet: training it…")
         except ValueError as e:
             st.error(f"The link's run {key.label()} could not be trained: {e}")
+            return
+        st.info(f"The link's run {key.label()} was trained ({run.fit_seconds:.1f} s); it is the current run.")
         return
     with st.container(border=True):
         st.markdown(

@@ -345,16 +345,21 @@ def read() -> dict[str, str]:
     return st.query_params.to_dict()
 
 
-def changed(state: MutableMapping) -> dict[str, str]:
-    """The parameters whose value differs from what this session last wrote (all, for a new session)."""
-    seen = state.get(URL_SEEN, {})
-    return {k: v for k, v in read().items() if seen.get(k) != v}
+def changed(page: str, state: MutableMapping) -> dict[str, str]:
+    """The parameters that differ from what this session last wrote (all, for a new session).
+
+    On another page than the last written one, the page's own parameters all count as changed:
+    ``query`` on Failures is not Search's ``query``.
+    """
+    last_page, seen = state.get(URL_SEEN, (None, {}))
+    own = PAGE_PARAMS[page] if page != last_page else ()
+    return {k: v for k, v in read().items() if seen.get(k) != v or k in own}
 
 
-def write(params: dict[str, str], state: MutableMapping) -> None:
+def write(page: str, params: dict[str, str], state: MutableMapping) -> None:
     """Make the URL exactly ``params`` (one message, only when it differs) and remember it."""
     import streamlit as st
 
     if read() != params:
         st.query_params.from_dict(params)
-    state[URL_SEEN] = dict(params)
+    state[URL_SEEN] = (page, dict(params))

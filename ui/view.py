@@ -62,7 +62,9 @@ def _page_values(page: str, s: MutableMapping) -> dict[str, str]:
             if s.get(COMPARISON):
                 out[name] = "1"
         elif name in WIDGETS and s.get(WIDGETS[name][0]) is not None:
-            out[name] = WIDGETS[name][2](s[WIDGETS[name][0]])
+            text = WIDGETS[name][2](s[WIDGETS[name][0]])
+            if text != "":  # an empty list or text: left out of the URL
+                out[name] = text
     return out
 
 
@@ -85,7 +87,7 @@ def sync(page: str | None = None) -> None:
     s = st.session_state
     page = page or s.get(PAGE, "home")
     s.setdefault(VIEWS, {})[page] = _page_values(page, s)
-    url.write(view_params(page, s), s)
+    url.write(page, view_params(page, s), s)
 
 
 def _apply_widgets(values: dict[str, Any], s: MutableMapping) -> None:
@@ -116,7 +118,7 @@ def begin(page: str, datasets: list[str], load) -> None:
     s[PAGE] = page
     if s.get(DATASET) not in datasets:
         s[DATASET] = datasets[0]
-    incoming = url.changed(s)
+    incoming = url.changed(page, s)
     if not incoming:
         return
     if any(p in incoming for p in url.RUN_PARAMS):  # the run is read whole: method, bits, seed, ...

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from cmh_core.methods import METHODS
-from ui.state import DEFAULT_BITS, DEFAULT_METHOD, current_key
+from ui.state import ASK, DEFAULT_BITS, DEFAULT_METHOD, current_key
 from ui.url import BIT_CHOICES
 
 __all__ = ["method_picker", "method_card", "training_form"]
@@ -24,7 +24,8 @@ def method_picker() -> str:
     """Select box of the registered methods (first shown: the current run's, else DCH); returns the name."""
     names = list(METHODS)
     if st.session_state.get("train_method") not in names:
-        current = current_key()
+        ask = st.session_state.get(ASK)  # a link's run waiting for the user's yes, else the current one
+        current = ask["key"] if ask else current_key()
         st.session_state["train_method"] = current.method if current else DEFAULT_METHOD
     return st.selectbox("Method", names, key="train_method")
 
