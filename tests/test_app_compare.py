@@ -231,7 +231,9 @@ def _lookup_script():
     found["stored, newest"] = list(store)[-1] == RunKey.make(
         "synthetic", "RandomCodes", 16, MAX_COMPARE_RUNS + 2, protocol="encoded"
     )
-    found["stored, oldest dropped"] = RunKey.make("synthetic", "RandomCodes", 16, 0, protocol="encoded") in store
+    found["stored, oldest dropped"] = (
+        RunKey.make("synthetic", "RandomCodes", 16, 0, protocol="encoded") in store
+    )
     found["registered, newest"] = encoded("RandomCodes", 16, MAX_COMPARE_RUNS + 2) is not None
     st.write(found)
     st.write(f"{len(store)} stored")
