@@ -11,9 +11,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cmh_core.datasets import CrossModalDataset, load_dataset
+
+if TYPE_CHECKING:
+    from cmh_core.methods._progress import Progress
 
 __all__ = ["Run", "run_experiment"]
 
@@ -117,6 +120,7 @@ def run_experiment(
     protocol: str = "learned",
     callback: Callable[[int, float, float], None] | None = None,
     unpaired: float = 0.0,
+    progress: Callable[[Progress], None] | None = None,
 ) -> Run:
     """Train ``method`` on the dataset's training split and evaluate it.
 
@@ -142,6 +146,10 @@ def run_experiment(
         Fraction in [0, 1] of training texts shuffled away from their images
         (`cmh_core.datasets.unpair` with ``random_state=seed``); above 0 the method must
         support unpaired data (its ``fit`` refuses it otherwise).
+    progress : callable, optional
+        ``progress(p)`` with every `cmh_core.methods._progress.Progress`: the method's stages
+        and iterations, and the set-up phases around them (``model.prepare``'s work, the
+        evaluation). An exception raised by it (``cmh_core.jobs.Cancelled``) stops the run.
 
     Returns
     -------
@@ -150,7 +158,7 @@ def run_experiment(
     from cmh_core.datasets import unpair as _unpair
     from cmh_core.evaluation import evaluate
     from cmh_core.methods import get_method
-    from cmh_core.methods._progress import _takes_terms
+    from cmh_core.methods._progress import _Progress, _takes_progress, _takes_terms
 
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     model = get_method(method, n_bits=n_bits, random_state=seed, **(params or {}))
@@ -158,14 +166,27 @@ def run_experiment(
 
     loss_terms: list[dict[str, float]] = []
     with_terms = callback is not None and _takes_terms(callback)
+    cb_progress = callback is not None and _takes_progress(callback)
+    on_progress = progress
 
-    def _record(it: int, obj: float, elapsed: float, terms: dict[str, float]) -> None:
-        history.append([int(it), float(obj), float(elapsed)])
-        loss_terms.append(dict(terms))
-        if callback is not None:
-            callback(it, obj, elapsed, terms) if with_terms else callback(it, obj, elapsed)
+    def _record(it: int, obj: float, elapsed: float, terms: dict[str, float], progress=None) -> None:
+        iteration = progress is None or progress.kind == "iteration"  # else a stage start or a phase
+        if iteration:
+            history.append([int(it), float(obj), float(elapsed)])
+            loss_terms.append(dict(terms))
+        if callback is not None and (iteration or cb_progress):
+            args = (it, obj, elapsed, terms) if with_terms else (it, obj, elapsed)
+            callback(*args, progress=progress) if cb_progress else callback(*args)
+        if on_progress is not None and progress is not None:
+            on_progress(progress)
 
     index = _unpair(ds, unpaired, random_state=seed) if unpaired else None  # validates the fraction
+    # phases outside fit (prepare, evaluation) go through a reporter with the method's stages
+    outer = _Progress(_record if on_progress is not None or cb_progress else None)
+    if outer.active:
+        model._validate_hyperparams()  # the stages are read from valid parameters
+        outer = _Progress(_record, model._stages())
+    model.prepare(ds, outer.phase if outer.active else None)
     t0 = time.perf_counter()
     if index is None:
         tr = ds.split.train
@@ -175,6 +196,7 @@ def run_experiment(
         Y = ds.labels
         model.fit(ds.image_features[ti], ds.text_features[tt], Y[ti], Y_txt=Y[tt], callback=_record)
     fit_s = time.perf_counter() - t0
+    outer.phase(_evaluation_text(), stage=len(outer.stages))
     t0 = time.perf_counter()
     report = evaluate(model, ds, protocol=protocol, train_index=index)
     eval_s = time.perf_counter() - t0
@@ -193,3 +215,12 @@ def run_experiment(
         unpaired=float(unpaired),
         model=model,
     )
+
+
+def _evaluation_text() -> str:
+    """What the evaluation phase does (the first one in a process loads the numba kernels)."""
+    from cmh_core.evaluation import _average_precision as ap
+
+    if getattr(ap, "_FUSED", False) is None:  # not loaded yet in this process
+        return "Evaluating retrieval (first time in this process: loading or compiling the numba kernels)"
+    return "Evaluating retrieval (mAP over every query)"

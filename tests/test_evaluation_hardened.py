@@ -227,3 +227,25 @@ def test_evaluate_threads_give_the_same_report(monkeypatch):
     assert _close(evaluate(model, ds, n_jobs=3), one)
     with pytest.raises(ValueError, match="n_jobs"):
         evaluate(model, ds, n_jobs=0)
+
+
+@pytest.mark.slow
+def test_fused_kernel_is_compiled_once_per_installation(tmp_path):
+    """The fused mAP kernel is cached on disk, so a new process loads it instead of compiling."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; from cmh_core.evaluation import mean_average_precision_codes as f; "
+        "B = np.arange(40, dtype=np.uint8).reshape(10, 4); Y = np.eye(10, 3, dtype=bool); "
+        "print(f(B, B, Y, Y))"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = [
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True) for _ in "ab"
+    ]
+    assert all(o.returncode == 0 for o in out), out[0].stderr[-2000:]
+    assert out[0].stdout == out[1].stdout
+    cached = [p.name for p in tmp_path.rglob("*.nbi")]
+    assert any("_kernels.fused" in n for n in cached), cached

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar
@@ -76,7 +77,7 @@ from cmh_core.methods._persistence import (
     _version,
     load_model,
 )
-from cmh_core.methods._progress import Callback, _Progress
+from cmh_core.methods._progress import Callback, _Progress, default_stages
 
 __all__ = [
     "CrossModalHasher",
@@ -193,6 +194,16 @@ class CrossModalHasher(BaseEstimator):
                 f"{limit} ({why}); use n_bits <= {limit}"
             )
 
+    def _stages(self) -> list[tuple]:
+        """``[(name, iterations[, unit]), ...]`` that ``_fit`` reports (`_progress.default_stages`)."""
+        return default_stages(self)
+
+    def prepare(self, dataset: Any, progress: Callable[[str, int, int], None] | None = None) -> None:
+        """One-off set-up on the whole dataset before `fit`, reporting ``progress(text, done, total)``.
+
+        `cmh_core.experiment.run_experiment` calls it; default: nothing (SDEH builds feature maps).
+        """
+
     def _code_length(self, n_bits: int) -> int:
         """Bits per code for a given ``n_bits`` (differs for e.g. sparse codes)."""
         return n_bits
@@ -240,7 +251,7 @@ class CrossModalHasher(BaseEstimator):
         self._check_n_bits(n_bits, n_features, min(X_img.shape[0], X_txt.shape[0]))
         self._reset_fitted()
         rng = np.random.default_rng(self.random_state)
-        progress = _Progress(callback)
+        progress = _Progress(callback, self._stages())
         self.n_features_in_ = n_features
         self.code_length_ = int(self._code_length(n_bits))
         train_bits = self._fit(X_img, X_txt, Y, Y_txt, rng, progress)

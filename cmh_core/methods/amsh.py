@@ -296,15 +296,21 @@ class AMSH(CrossModalHasher):
         return int(max(min(n_samples - 1, self.n_anchors), 0))
 
     # ------------------------------------------------------------------ fit
+    def _stages(self) -> list[tuple]:
+        return [("codes", int(self.n_iter)), ("hash functions", int(self.n_iter_hash))]
+
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
         Ys = (Y, Y if Y_txt is None else Y_txt)
+        callback.phase("Computing kernel features")
         # Preprocessing (Kernelize.m): Φ_m = RBF anchor features, train column mean subtracted
         Phi, states = [], []
         for X in (X_img, X_txt):
             state, F = fit_rbf_anchors(X, int(self.n_anchors), rng, return_features=True)
             states.append(state)
             Phi.append(F)  # Φ_m: (n_m, m_m) float32
+        callback.stage(1)
         B = self._learn_codes(Phi, Ys, rng, callback)  # B_m: (r, n_m) in {-1, +1}
+        callback.stage(2)
         W = self._learn_hash(Phi, B, callback)  # F_mᵀ: (m_m, r)
         self.anchors_ = {m: s["anchors"] for m, s in zip(_MODS, states, strict=True)}
         self.sigma_ = {m: float(s["sigma"]) for m, s in zip(_MODS, states, strict=True)}

@@ -189,6 +189,7 @@ class CSMH(KernelHasher):
         alpha = float(self.alpha) if self.mmd else 0.0
         beta, eta, lam = float(self.beta), float(self.eta), float(self.lam)
         # Step 0: kernel features, Grams, the MMD factors Φ_m^T M and the label similarity S
+        callback.phase("Computing kernel features and the initial codes")
         states, Phis = fit_kernel_features(X_img, X_txt, a, rng)
         grams = [(P.T @ P).astype(np.float64) for P in Phis]  # Φ_m^T Φ_m: (a, a)
         PM = [mean_matrix_products(P, Y, bool(self.conditional)) for P in Phis]  # Φ_m^T M: (a, k)

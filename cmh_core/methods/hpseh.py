@@ -215,6 +215,7 @@ class HPsEH(KernelHasher):
         a = resolve_anchors(self.name, self.n_anchors, n)
         eta, alpha, beta = float(self.eta), float(self.alpha), float(self.beta)
         # Step 0: kernel features Φ_m (n, a) and the fused target S (factored, §4.3-4.4)
+        callback.phase("Computing kernel features and the initial codes")
         states, Phis = fit_kernel_features(X_img, X_txt, a, rng)
         grams = [(P.T @ P).astype(np.float64) for P in Phis]  # Φ_m^T Φ_m: (a, a)
         facs = [ridge_factor(g, float(self.lam) / alpha) for g in grams]

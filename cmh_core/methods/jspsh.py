@@ -357,9 +357,11 @@ class JSPSH(CrossModalHasher):
         Yn = l2_normalize_rows(Y.astype(np.float64))  # Ŷ: (n, c), unit rows
         C, n_clusters = _cluster_matrix(Y, self._granularities(), rng)  # C Cᵀ = S_C
         self.n_clusters_ = np.asarray(n_clusters, dtype=np.int64)
+        callback.stage(1)
         B, history = self._learn_codes(Yn, C, n, r, K, rng, callback)
         X1, X2 = l2_normalize_rows(X_img), l2_normalize_rows(X_txt)  # x̂ = x / ||x||
-        W1, W2 = self._hash_functions(X1, X2, B, Yn, r, rng)
+        callback.stage(2)
+        W1, W2 = self._hash_functions(X1, X2, B, Yn, r, rng, callback)
         self.projections_ = {"image": W1.astype(np.float32), "text": W2.astype(np.float32)}
         self.n_active_ = r
         self.objective_ = np.asarray(history)
@@ -383,7 +385,10 @@ class JSPSH(CrossModalHasher):
             callback(2 * it + 2, history[-1])
         return B.astype(bool), history
 
-    def _hash_functions(self, X1, X2, B, Yn, r, rng):
+    def _stages(self) -> list[tuple]:  # an H-step and a B-step per code iteration
+        return [("codes", 2 * int(self.n_iter), "step"), ("hash functions", int(self.n_iter))]
+
+    def _hash_functions(self, X1, X2, B, Yn, r, rng, callback):
         """Stage 2: alternate the closed forms of W_1 then W_2 (``iter`` times).
 
         W_m = (X_mᵀX_m + λI)^{-1} [X_mᵀB + μ X_mᵀX_m' W_m' + βr (X_mᵀŶ)(Ŷ_sᵀB_s)] A^{-1}, with
@@ -406,6 +411,7 @@ class JSPSH(CrossModalHasher):
         for _ in range(int(self.n_iter)):
             W1 = linalg.cho_solve(A, linalg.cho_solve(facs[0], rhs[0] + mu * (X12 @ W2)).T).T
             W2 = linalg.cho_solve(A, linalg.cho_solve(facs[1], rhs[1] + mu * (X12.T @ W1)).T).T
+            callback.tick()  # no objective in this stage: counted, not part of the history
         return W1, W2
 
     # ------------------------------------------------------------------ hash functions

@@ -84,6 +84,7 @@ _N_HEADS, _N_LAYERS, _DROPOUT = 4, 1, 0.1
 _PCA_SAMPLE = 6000
 _ENCODE_BATCH = 512
 _LOSSES = ("sim", "sem", "dc", "q")
+_MAPS_TEXT = "Computing image feature maps (once; cached on disk)"
 
 
 def _region_pca(maps: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -269,9 +270,24 @@ class SDEH(TorchHasher):
         return out.index_copy(0, other, branch("chunks", chunk_tokens(x[other], _N_CHUNKS)))
 
     # ------------------------------------------------------------------ fit
+    def prepare(self, dataset, progress=None) -> None:
+        """Compute a bundle's image feature maps once (cached on disk), reporting ``progress``."""
+        from cmh_core.datasets import feature_maps as fm
+
+        if not (self.local_branch and self.local_tokens == "auto") or dataset._thumbnail_loader is None:
+            return
+        if dataset.name not in fm._eligible_bundles():  # region tokens are matched to bundled images only
+            return
+        try:  # no EfficientNet-Lite0 features: fit falls back to vector chunks by itself
+            if not fm.feature_map_path(dataset).exists():
+                fm.load_feature_maps(dataset, progress and (lambda d, t: progress(_MAPS_TEXT, d, t)))
+        except ValueError:
+            pass
+
     def _fit(self, X_img, X_txt, Y, Y_txt, rng: np.random.Generator, callback: _Progress):
         from cmh_core.datasets.feature_maps import region_tokens
 
+        callback.phase("Preparing the image region tokens")
         found, self._train_regions = np.zeros(len(X_img), bool), None
         self.region_tokens_, self.word_tokens_ = 0, 0
         self.region_mean_, self.region_basis_ = np.zeros(0, np.float32), np.zeros((0, 0), np.float32)

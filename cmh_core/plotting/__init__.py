@@ -24,7 +24,14 @@ from cmh_core.plotting._style import (
     group_colours,
 )
 from cmh_core.plotting.bits import bit_balance_figure, bit_correlation_figure, bit_strip_figure
-from cmh_core.plotting.codemap import OWN_ITEM_COLOUR, OWN_ITEM_SYMBOLS, add_own_items, code_map_figure
+from cmh_core.plotting.codemap import (
+    OWN_ITEM_COLOUR,
+    OWN_ITEM_SYMBOLS,
+    add_own_items,
+    bucket_hover,
+    bucket_map_figure,
+    code_map_figure,
+)
 from cmh_core.plotting.compare import comparison_pr_figure, map_vs_bits_figure
 from cmh_core.plotting.curves import (
     loss_terms_figure,
@@ -53,6 +60,8 @@ __all__ = [
     "bit_balance_figure",
     "bit_correlation_figure",
     "code_map_figure",
+    "bucket_map_figure",
+    "bucket_hover",
     "bit_strip_figure",
     "add_own_items",
     "loss_terms_figure",

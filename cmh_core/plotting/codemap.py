@@ -57,6 +57,20 @@ def _pair_trace(P: np.ndarray, pair_lines: Sequence[tuple[int, int]]) -> go.Scat
     )
 
 
+def _map_layout(fig: go.Figure) -> go.Figure:
+    """Lasso by default, zoom kept across reruns (``uirevision``), no tick labels (UMAP axes mean nothing)."""
+    fig.update_layout(
+        dragmode="lasso",
+        uirevision="code-map",
+        xaxis={"showticklabels": False, "title": None, "zeroline": False},
+        yaxis={"showticklabels": False, "title": None, "zeroline": False},
+        legend={"itemsizing": "constant"},
+        height=560,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )
+    return fig
+
+
 def code_map_figure(
     coords,
     ids: Sequence[str],
@@ -122,16 +136,7 @@ def code_map_figure(
                 hovertemplate="%{text}<extra></extra>",
             )
         )
-    fig.update_layout(
-        dragmode="lasso",
-        uirevision="code-map",
-        xaxis={"showticklabels": False, "title": None, "zeroline": False},
-        yaxis={"showticklabels": False, "title": None, "zeroline": False},
-        legend={"itemsizing": "constant"},
-        height=560,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-    )
-    return fig
+    return _map_layout(fig)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,3 +200,104 @@ def add_own_items(
         )
     )
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Buckets of identical codes (`cmh_core.buckets`): one marker per distinct code and modality
+# ---------------------------------------------------------------------------------------------
+
+#: Captions listed in a bucket's hover before "+N more".
+HOVER_MEMBERS = 8
+
+
+def bucket_hover(count: int, modality: str, majority: str, purity: float, captions: Sequence[str]) -> str:
+    """Hover text of a bucket: size, majority label with purity, up to `HOVER_MEMBERS` captions, "+N".
+
+    Captions are HTML-escaped: they are user or dataset text, never markup.
+    """
+    import html
+
+    head = f"<b>{count} {modality} code{'s' if count != 1 else ''}</b> · {html.escape(majority)} {purity:.0%}"
+    shown = [html.escape(c[:60] + ("…" if len(c) > 60 else "")) for c in captions[:HOVER_MEMBERS]]
+    more = [f"+{len(captions) - HOVER_MEMBERS} more"] if len(captions) > HOVER_MEMBERS else []
+    return "<br>".join([head, *shown, *more])
+
+
+def bucket_map_figure(
+    coords,
+    ids: Sequence[str],
+    count: Sequence[int],
+    modality: Sequence[str],
+    majority: Sequence[str],
+    hover: Sequence[str],
+    star: int | None = None,
+) -> go.Figure:
+    """One marker per distinct code and modality, area ∝ its item count, coloured by majority label.
+
+    Parameters
+    ----------
+    coords : array-like, shape (m, 2)
+        Position of each bucket (its code's projection).
+    ids : sequence of str, length m
+        Unique bucket ids, set as trace ``ids`` (a Streamlit selection returns ``p["id"]``).
+    count : sequence of int, length m
+        Items per bucket (marker area grows with it).
+    modality : sequence of str, length m
+        ``"image"`` (circle) or ``"text"`` (diamond).
+    majority : sequence of str, length m
+        Majority label of each bucket: one trace per label, named after it.
+    hover : sequence of str, length m
+        Hover text (`bucket_hover`).
+    star : int, optional
+        Bucket holding the current query's code, drawn as a black star on top.
+
+    Returns
+    -------
+    go.Figure
+    """
+    P = _check_map_inputs(coords, ids, majority, modality, hover)
+    if len(count) != len(P):
+        raise ValueError(f"count has {len(count)} entries but coords has {len(P)} points; give one each")
+    n = np.asarray(count, dtype=np.float64)
+    size = 6.0 + 30.0 * np.sqrt(n / max(float(n.max(initial=1.0)), 1.0))  # area ∝ count, 6..36 px
+    fig = go.Figure()
+    maj = np.asarray(majority, dtype=object)
+    marker_of = _symbol_map(list(modality))
+    for group, c in group_colours(list(majority)).items():
+        idx = np.flatnonzero(maj == group)
+        fig.add_trace(
+            go.Scatter(
+                x=P[idx, 0],
+                y=P[idx, 1],
+                ids=[str(ids[i]) for i in idx],
+                customdata=idx,
+                mode="markers",
+                name=str(group),
+                marker={
+                    "color": c,
+                    "size": size[idx],
+                    "opacity": 0.75,
+                    "symbol": [marker_of[modality[i]] for i in idx],
+                    "line": {"width": 1, "color": "white"},
+                },
+                hovertext=[hover[i] for i in idx],
+                hoverinfo="text",
+            )
+        )
+    if star is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[P[star, 0]],
+                y=[P[star, 1]],
+                mode="markers",
+                name="current query",
+                marker={
+                    "symbol": "star",
+                    "size": 18,
+                    "color": "#111111",
+                    "line": {"width": 1, "color": "white"},
+                },
+                hoverinfo="skip",
+            )
+        )
+    return _map_layout(fig)
