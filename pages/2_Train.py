@@ -16,6 +16,7 @@ from ui.exports import run_downloads  # noqa: E402
 from ui.frame import dataset_or_stop  # noqa: E402
 from ui.run_view import runs_table, show_run, train_from_form  # noqa: E402
 from ui.runs import current_run  # noqa: E402
+from ui.training import training_panel  # noqa: E402
 from ui.widgets import method_card, method_picker, training_form  # noqa: E402
 
 ds = dataset_or_stop()
@@ -23,7 +24,8 @@ name = method_picker()
 method_card(name)
 choice = training_form(name)
 if choice is not None:
-    train_from_form(ds.name, name, choice)  # the new run becomes current (or the error shows)
+    train_from_form(ds.name, name, choice)  # in the background; current when done
+training_panel()  # this session's trainings: progress, queue, Stop (reattaches after a page change)
 
 found = current_run(ds.name)
 if found is None:

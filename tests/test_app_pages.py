@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from apptest_helpers import by_key, open_page
+from apptest_helpers import by_key, open_page, press_train
 from streamlit.testing.v1 import AppTest
 
 from cmh_core.datasets import load_dataset
@@ -28,9 +28,7 @@ def trained() -> AppTest:
     assert not at.metric or all(m.label != "mAP I→T" for m in at.metric)  # nothing trained yet
     assert _by_key(at.selectbox, "train_method").value == "DCH"
     _by_key(at.button_group, "bits").set_value(32)
-    at.button[[b.label for b in at.button].index("Train")].click().run()
-    assert not at.exception, at.exception
-    return at
+    return press_train(at)
 
 
 def test_train_shows_map_against_chance(trained):

@@ -9,7 +9,7 @@ is picked, and a compared run made current: each becomes current.
 from __future__ import annotations
 
 import pytest
-from apptest_helpers import by_key, open_page
+from apptest_helpers import by_key, open_page, press_train
 from streamlit.testing.v1 import AppTest
 
 from cmh_core.datasets import load_dataset
@@ -34,9 +34,7 @@ def registered(cache_dir, key: RunKey):
 
 def train(at: AppTest, method: str) -> AppTest:
     by_key(at.selectbox, "train_method").set_value(method).run()
-    next(b for b in at.button if b.label == "Train").click().run()
-    assert not at.exception, at.exception
-    return at
+    return press_train(at)
 
 
 def current(at: AppTest) -> RunKey:

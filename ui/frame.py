@@ -65,9 +65,13 @@ def page_frame(page: str, title: str, intro: str) -> None:
         st.divider()
     for text in pop_notices():
         st.warning(text, icon=":material/link:")
-    from ui.training import linked_run_question
+    from ui.training import collect, linked_run_question, sidebar_trainings
 
     linked_run_question()
+    if page == "train":
+        collect()  # the Train page shows its trainings itself (ui.training.training_panel)
+    else:
+        sidebar_trainings()
     sync(page)
 
 

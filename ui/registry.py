@@ -1,7 +1,8 @@
 """The server-wide run registry: every finished run, on disk, found by its `RunKey`.
 
 One `Registry` per server process and cache folder (``st.cache_resource``), shared by every
-session: a link, a reload or another session asking for settings already trained gets the run at
+session, with the server's background trainings (`cmh_core.jobs.TrainingJobs`, ``.jobs``):
+a link, a reload or another session asking for settings already trained gets the run at
 once. The runs are `cmh_core.runcache.RunCache` entries (``$CMH_CACHE_DIR/runs``: model ``.npz``
 + run JSON, written atomically, least recently used evicted past the size bound), so they also
 survive a server restart. A few recently used runs stay loaded in memory, so a page's rerun does
@@ -34,9 +35,13 @@ class Registry:
     """
 
     def __init__(self, root: str):
+        from cmh_core.jobs import TrainingJobs
+
         self.cache = RunCache(root)
         self._memory: OrderedDict[tuple[RunKey, str], Run] = OrderedDict()
         self._lock = threading.Lock()
+        # the server's background trainings: one at a time (each uses every core), the rest queue
+        self.jobs = TrainingJobs(self.cache, get_dataset, max_workers=1)
 
     def fingerprint(self, dataset: str) -> str:
         """The dataset's fingerprint (`cmh_core.runcache.dataset_fingerprint`, memoised)."""
@@ -63,10 +68,11 @@ class Registry:
                 return True
         return slot in self.cache
 
-    def put(self, key: RunKey, run: Run) -> None:
-        """Store a finished run (atomically on disk) and keep it loaded."""
+    def put(self, key: RunKey, run: Run, *, on_disk: bool = True) -> None:
+        """Store a finished run (atomically on disk, unless a job did already) and keep it loaded."""
         slot = (key, self.fingerprint(key.dataset))
-        self.cache.put(*slot, run)
+        if on_disk:
+            self.cache.put(*slot, run)
         self._remember(slot, run)
 
     def _remember(self, slot: tuple[RunKey, str], run: Run) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import streamlit as st
@@ -12,39 +11,11 @@ from cmh_core.experiment import Run
 from ui.runs import chance_maps, code_diagnostics
 from ui.state import RunKey, apply, current_key, session_runs
 
-__all__ = ["live_progress", "show_run", "runs_table", "PICK_WIDGET"]
+__all__ = ["show_run", "runs_table", "train_from_form", "PICK_WIDGET"]
 
 PICK_WIDGET = "current_pick"
 
 DIRECTIONS = {"I→T": "i2t", "T→I": "t2i"}
-
-
-def live_progress(total: int | None):
-    """A progress bar and a live curve; returns the ``callback(it, obj, elapsed, terms)`` feeding them.
-
-    The curve is the objective, or one line per loss term (with the total) for methods that report
-    the parts of their objective (deep methods). Both sit in one placeholder, ``callback.holder``;
-    empty it once training is done.
-    """
-    holder = st.empty()
-    box = holder.container()
-    bar = box.progress(0.0, text="Training…")
-    slot = box.empty()
-    history: list[list[float]] = []
-    loss_terms: list[dict[str, float]] = []
-    last = [0.0]
-
-    def callback(it: int, obj: float, elapsed: float, terms: dict[str, float] | None = None) -> None:
-        history.append([it, obj, elapsed])
-        loss_terms.append(dict(terms or {}))
-        frac = min(it / total, 1.0) if total else 0.5
-        bar.progress(frac, text=f"Iteration {it}{f' of {total}' if total else ''} · {elapsed:.1f} s")
-        if time.perf_counter() - last[0] > 0.25 or (total and it >= total):  # redraw at most 4×/s
-            last[0] = time.perf_counter()
-            slot.plotly_chart(_curve(history, loss_terms), key=f"live_{len(history)}")
-
-    callback.holder = holder
-    return callback
 
 
 def _curve(history: list, loss_terms: list):
@@ -147,29 +118,22 @@ def runs_table(dataset: str) -> None:
 
 
 def train_from_form(dataset: str, method: str, choice: dict[str, Any]) -> None:
-    """Train the form's choice with a live bar and curve; it becomes the current run (then rerun).
+    """Queue the form's choice as a background training of this session (`ui.training.submit`).
 
-    A refused setting (ValueError) or a failure is shown on the page, never as a traceback.
+    It becomes the current run when done, on whichever page the session is then; a run the
+    server has already trained becomes current at once. A refused setting is shown on the page.
     """
-    import logging
-
     from cmh_core.methods import METHODS
-    from ui.training import train_here
+    from ui.training import collect, submit
 
     try:
         key = RunKey.make(
             dataset, method, choice["n_bits"], choice["seed"], choice["params"], choice["unpaired"]
         )
-        total = choice["params"].get("n_iter", choice["params"].get("n_epochs"))  # deep methods: epochs
-        progress = live_progress(total)
-        train_here(key, "Training…", progress)
     except ValueError as e:
         st.error(f"{METHODS[method].name} could not be trained: {e}")
         return
-    except Exception as e:  # a bug, not bad input: say so without a traceback (the server logs it)
-        logging.getLogger(__name__).exception("training %s failed", method)
-        st.error(
-            f"{METHODS[method].name} failed on these settings ({type(e).__name__}: {e}); try the defaults"
-        )
-        return
-    st.rerun()  # the page, its links and its URL redrawn around the new current run
+    job = submit(key)
+    if not job.active:  # served from the registry: current now, page redrawn around it
+        collect()
+        st.rerun()

@@ -78,9 +78,13 @@ def ensure_run(dataset: str) -> tuple[RunKey, Run]:
     key = RunKey.make(dataset, DEFAULT_METHOD, DEFAULT_BITS, 0)
     run = registry().get(key)
     if run is None:
-        from ui.training import train_here
+        from ui.training import wait_here
 
-        run = train_here(key, f"No run yet in this session: training {key.label()}…")
+        try:
+            run = wait_here(key, f"No run yet in this session: training {key.label()}…")
+        except ValueError as e:
+            st.error(f"The default run {key.label()} could not be trained: {e}")
+            st.stop()
         st.info(
             f"No run in this session yet, so {key.label()} was trained ({run.fit_seconds:.1f} s). "
             "Train another method on the Train page."
