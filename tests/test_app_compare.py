@@ -106,8 +106,9 @@ def test_second_click_reuses_every_run(compared, trainings):
     _run_button(compared).click().run()
     assert not compared.exception, compared.exception
     assert len(trainings) == before  # nothing retrained
-    assert _caption(compared, "0 trained").startswith("0 trained, 4 reused from this session")
-    assert compared.get("progress")[0].proto.text == "Done: 4 runs, 4 of them reused from this session"
+    assert _caption(compared, "0 trained").startswith("0 trained, 4 reused (trained before on this server)")
+    done = "Done: 4 runs, 4 of them reused (trained before on this server)"
+    assert compared.get("progress")[0].proto.text == done
     assert len(compared.dataframe[0].value) == 4
 
 
@@ -265,7 +266,7 @@ def test_progress_texts_name_method_bits_seed_and_reuse():
     assert _start_text("", 1, 4, "CCA-ITQ", 32, 2) == "Now run 1 of 4: CCA-ITQ · 32 bits · seed 2…"
     done = _step_text(1, 4, run, False)
     assert done == "Run 1 of 4: CCA-ITQ · 32 bits · seed 2 · trained in 1.2 s"
-    assert _step_text(1, 4, run, True).endswith("· reused from this session")
+    assert _step_text(1, 4, run, True).endswith("· reused (trained before on this server)")
     assert _start_text(done, 2, 4, "DCH", 16, 0) == f"{done}; now run 2 of 4: DCH · 16 bits · seed 0…"
 
 

@@ -140,7 +140,7 @@ def remember(dataset: str, cmp: Comparison) -> None:
 
 
 def _step_text(done: int, total: int, run: Run, reused: bool) -> str:
-    how = "reused from this session" if reused else f"trained in {run.fit_seconds:.1f} s"
+    how = "reused (trained before on this server)" if reused else f"trained in {run.fit_seconds:.1f} s"
     return f"Run {done} of {total}: {run.method} · {run.n_bits} bits · seed {run.seed} · {how}"
 
 
@@ -189,7 +189,9 @@ def run_grid(dataset: str, choice: dict[str, Any]) -> Comparison | None:
         logging.getLogger(__name__).exception("comparison %s failed", choice)
         st.error(f"The comparison failed ({type(e).__name__}: {e}); try fewer methods or the defaults")
         return None
-    bar.progress(1.0, text=f"Done: {len(cmp.runs)} runs, {cmp.reused} of them reused from this session")
+    bar.progress(
+        1.0, text=f"Done: {len(cmp.runs)} runs, {cmp.reused} of them reused (trained before on this server)"
+    )
     remember(dataset, cmp)
     st.session_state[COMPARISON] = cmp.to_dict()
     return cmp
@@ -312,7 +314,8 @@ def show_comparison(dataset: str, cmp: Comparison) -> None:
     n_new = len(cmp.runs) - cmp.reused
     st.subheader(f"{len(cmp.runs)} runs on {cmp.dataset} ({cmp.protocol} protocol)")
     st.caption(
-        f"{n_new} trained, {cmp.reused} reused from this session; seeds {', '.join(map(str, cmp.seeds))}. "
+        f"{n_new} trained, {cmp.reused} reused (trained before on this server); "
+        f"seeds {', '.join(map(str, cmp.seeds))}. "
         "The grid is the one `python -m cmh_core bench` runs."
     )
     if cmp.skipped:
