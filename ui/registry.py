@@ -75,6 +75,16 @@ class Registry:
             self.cache.put(*slot, run)
         self._remember(slot, run)
 
+    def median_fit_seconds(self, dataset: str, method: str) -> float | None:
+        """Median training seconds of ``method`` on ``dataset`` among the runs loaded here, or None."""
+        with self._lock:
+            secs = sorted(
+                r.fit_seconds
+                for (k, _), r in self._memory.items()
+                if (k.dataset, k.method) == (dataset, method)
+            )
+        return secs[len(secs) // 2] if secs else None
+
     def _remember(self, slot: tuple[RunKey, str], run: Run) -> None:
         with self._lock:
             self._memory[slot] = run

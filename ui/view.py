@@ -99,14 +99,14 @@ def _apply_widgets(values: dict[str, Any], s: MutableMapping) -> None:
 def _open_link(key: RunKey, s: MutableMapping) -> None:
     """A linked run: current at once when the registry has it; else trained or asked about."""
     from ui.registry import registry
-    from ui.runs import expected_seconds
+    from ui.runs import ASK_ABOVE_S, expected_seconds
 
     if key == current_key(None, s):
         return
     if registry().has(key):
         apply("link", key, s)
         return
-    s[ASK] = {"key": key, "auto": expected_seconds(key) <= 10}
+    s[ASK] = {"key": key, "auto": expected_seconds(key) <= ASK_ABOVE_S}
 
 
 def begin(page: str, datasets: list[str], load) -> None:
