@@ -27,6 +27,7 @@ from test_browser import (
     open_app,
     press_train,
     screenshot,
+    session_run_labels,
     wait_idle,
 )
 
@@ -112,8 +113,8 @@ def test_training_outlives_the_page_and_a_reload_keeps_the_runs(server, browser,
         page.wait_for_selector("h1", timeout=T_PAGE)
         wait_idle(page, T_PAGE)
         wait_current(page, "SCM · 32 bits · seed 0")  # the current run is kept
-        table = page.locator("[data-testid='stMain'] [data-testid='stDataFrame']").first.inner_text()
-        assert "DCH · 32 bits · seed 0" in table and "SCM · 32 bits · seed 0" in table, table
+        listed = session_run_labels(page)  # the run picker lists this session's runs
+        assert listed == ["DCH · 32 bits · seed 0", "SCM · 32 bits · seed 0"], listed
         assert trainings(cache_dir) == 2  # nothing retrained by the reload
         screenshot(page, "state_4_after_reload")
     except Exception:

@@ -55,9 +55,11 @@ def page_frame(page: str, title: str, intro: str) -> None:
     st.write(intro)
     from ui.data import dataset_names, get_dataset
     from ui.state import pop_notices
+    from ui.training import collect, linked_run_question, sidebar_trainings
     from ui.view import begin, sync, view_params
 
     begin(page, dataset_names(), get_dataset)
+    collect()  # a training of this session that finished meanwhile becomes current before the links
     with st.sidebar:
         st.html(_REPLACE_QUERY_CHANGES, unsafe_allow_javascript=True, width=1)
         for path, label, icon, pid in PAGES:
@@ -65,12 +67,8 @@ def page_frame(page: str, title: str, intro: str) -> None:
         st.divider()
     for text in pop_notices():
         st.warning(text, icon=":material/link:")
-    from ui.training import collect, linked_run_question, sidebar_trainings
-
     linked_run_question()
-    if page == "train":
-        collect()  # the Train page shows its trainings itself (ui.training.training_panel)
-    else:
+    if page != "train":  # the Train page shows its trainings itself (ui.training.training_panel)
         sidebar_trainings()
     sync(page)
 
