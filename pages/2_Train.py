@@ -16,7 +16,7 @@ from ui.exports import run_downloads  # noqa: E402
 from ui.frame import dataset_or_stop  # noqa: E402
 from ui.run_view import runs_table, show_run, train_from_form  # noqa: E402
 from ui.runs import current_run  # noqa: E402
-from ui.training import training_panel  # noqa: E402
+from ui.training import pending, training_panel  # noqa: E402
 from ui.widgets import method_card, method_picker, training_form  # noqa: E402
 
 ds = dataset_or_stop()
@@ -30,7 +30,9 @@ training_panel()  # this session's trainings: progress, queue, Stop (reattaches 
 found = current_run(ds.name)
 if found is None:
     st.info(
-        "No run yet in this session: choose a method above and press **Train** (DCH takes a few seconds)."
+        "The training above becomes this session's current run when it is done; you may leave the page."
+        if pending()
+        else "No run yet in this session: choose a method above and press **Train** (DCH takes seconds)."
     )
     st.stop()
 show_run(*found)

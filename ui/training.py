@@ -19,7 +19,15 @@ from cmh_core.jobs import Job, Progress
 from ui.registry import registry
 from ui.state import ASK, JOBS, RunKey, apply, notice
 
-__all__ = ["submit", "collect", "wait_here", "training_panel", "sidebar_trainings", "linked_run_question"]
+__all__ = [
+    "submit",
+    "collect",
+    "pending",
+    "wait_here",
+    "training_panel",
+    "sidebar_trainings",
+    "linked_run_question",
+]
 
 POLL_S = 1.0  # how often a page looks at its running jobs
 
@@ -62,6 +70,11 @@ def collect() -> list[Job]:
             _take(job)
     st.session_state[JOBS] = kept
     return active
+
+
+def pending() -> bool:
+    """Whether this session has a training queued or running."""
+    return bool(st.session_state.get(JOBS))
 
 
 def _fraction(p: Progress | None) -> float:

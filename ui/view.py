@@ -132,6 +132,8 @@ def begin(page: str, datasets: list[str], load) -> None:
         restored = sessions.restore(v["sid"], registry().has)
         if restored is not None:
             s[RUNS] = restored
+            sessions.token(s)
+            sessions.save(s)  # under this session's own token: the next reload finds it too
     sessions.token(s)
     if "dataset" in v:
         s[DATASET] = v["dataset"]
