@@ -132,12 +132,18 @@ def _job_row(job: Job, with_curve: bool) -> None:
         st.plotly_chart(plotting.objective_figure([list(h) for h in job.history]), key=f"live_{job.id}")
 
 
-@st.fragment(run_every=POLL_S)
 def training_panel() -> None:
     """The Train page's view of this session's trainings: bar, stage text, queue, Stop, live curve.
 
-    Polls every `POLL_S`; when a job finishes the whole page reruns around the new current run.
+    Polls every `POLL_S` while a job is queued or running (no polling otherwise); when one
+    finishes, the whole page reruns around the new current run.
     """
+    if pending():
+        _panel()
+
+
+@st.fragment(run_every=POLL_S)
+def _panel() -> None:
     before = list(st.session_state.get(JOBS, []))
     active = collect()
     if len(active) < len(before):  # one finished (or failed or stopped): redraw everything
@@ -146,9 +152,14 @@ def training_panel() -> None:
         _job_row(job, with_curve=True)
 
 
-@st.fragment(run_every=POLL_S)
 def sidebar_trainings() -> None:
     """Other pages: this session's trainings in the sidebar; a finished one becomes current (rerun)."""
+    if pending():
+        _sidebar_panel()
+
+
+@st.fragment(run_every=POLL_S)
+def _sidebar_panel() -> None:
     before = list(st.session_state.get(JOBS, []))
     active = collect()
     if len(active) < len(before):
