@@ -3,6 +3,7 @@
 from ui.frame import page_frame
 
 page_frame(
+    "home",
     "cmh-explorer: cross-modal hashing",
     "Cross-modal hashing learns short binary codes for images and for texts, so that an image "
     "query finds related captions (and the other way round) by counting differing bits: the "
@@ -12,18 +13,14 @@ page_frame(
 import streamlit as st  # noqa: E402
 
 from cmh_core import plotting  # noqa: E402
-from ui.data import dataset_card, dataset_picker, get_dataset  # noqa: E402
-from ui.frame import PAGES  # noqa: E402
+from ui.data import dataset_card  # noqa: E402
+from ui.frame import PAGES, dataset_or_stop  # noqa: E402
 from ui.results import differing_bits  # noqa: E402
-from ui.runs import demo_example  # noqa: E402
-from ui.state import current_run  # noqa: E402
+from ui.runs import current_run, demo_example  # noqa: E402
+from ui.view import view_params  # noqa: E402
 
-name = dataset_picker()
-try:
-    ds = get_dataset(name)
-except ValueError as e:
-    st.error(str(e))
-    st.stop()
+ds = dataset_or_stop()
+name = ds.name
 
 ex = demo_example(name)
 a, b, n_bits = ex["a"], ex["b"], 32
@@ -62,5 +59,5 @@ if found:
     st.write(f"Current run: **{key.label()}**, mAP I→T {run.map_i2t:.3f}, T→I {run.map_t2i:.3f}.")
 else:
     st.write("No run yet: train one on the Train page (Search and Code Map train DCH if you go there first).")
-for path, label, icon in PAGES[1:]:
-    st.page_link(path, label=label, icon=icon)
+for path, label, icon, page in PAGES[1:]:
+    st.page_link(path, label=label, icon=icon, query_params=view_params(page))

@@ -123,7 +123,9 @@ def bench_server(repeat: int) -> list[Row]:
         )
     )
     rows.append(("  of which PCA projection", *_best(lambda: project_codes(codes, 64, "pca"), repeat), ""))
-    args = (DATASET, METHOD, 64, 0, "{}", 0.0, "pca", 64, codes)
+    from cmh_core.runcache import RunKey
+
+    args = (RunKey.make(DATASET, METHOD, 64, 0), "pca", 64, codes)
     _coords(*args)  # first visit fills the cache
     rows.append(
         (

@@ -3,6 +3,7 @@
 from ui.frame import page_frame
 
 page_frame(
+    "dataset",
     "Dataset",
     "Every item is a picture paired with a caption; labels say which items count as related "
     "(a query and a result are relevant when they share a label).",
@@ -10,16 +11,13 @@ page_frame(
 
 import streamlit as st
 
-from ui.data import dataset_picker, dataset_sample, get_dataset, label_chart
+from ui.data import dataset_sample, label_chart
+from ui.frame import dataset_or_stop
 from ui.gallery import item_grid
 
 PER_PAGE = 24
 
-try:
-    ds = get_dataset(dataset_picker())
-except ValueError as e:
-    st.error(str(e))
-    st.stop()
+ds = dataset_or_stop()
 
 sizes = ds.split.sizes()
 c = st.columns(5)

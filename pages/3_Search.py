@@ -3,6 +3,7 @@
 from ui.frame import page_frame
 
 page_frame(
+    "search",
     "Search",
     "Choose a query: a picture or a caption from the query set, your own words, or your own picture. "
     "Results come from the other modality, nearest codes first; items at the same Hamming distance "
@@ -13,13 +14,13 @@ page_frame(
 import streamlit as st
 
 from ui.custom_items import custom_items_ui
-from ui.data import dataset_picker, get_dataset
+from ui.frame import dataset_or_stop
 from ui.runs import codes_for, ensure_run
 from ui.search import OTHER, query_set_code, query_set_picker, search_view, typed_query, uploaded_query
+from ui.view import sync
 
-dataset = dataset_picker()
-ds = get_dataset(dataset)
-key, run = ensure_run(dataset)
+ds = dataset_or_stop()
+key, run = ensure_run(ds.name)
 st.caption(f"Current run: **{key.label()}** · mAP I→T {run.map_i2t:.3f} · T→I {run.map_t2i:.3f}")
 codes = codes_for(key, run)
 n_bits = int(run.model.code_length)
@@ -38,6 +39,7 @@ elif source == "Upload an image":
         search_view(ds, code, codes["text_database"], "text", n_bits, None, mine)
 else:
     modality, index = query_set_picker(ds)
+    sync("search")  # the chosen query in the URL
     left, right = st.columns([1, 4])
     left.image(ds.thumbnail(index), width=120)
     right.markdown(

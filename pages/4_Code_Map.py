@@ -3,6 +3,7 @@
 from ui.frame import page_frame
 
 page_frame(
+    "code_map",
     "Code Map",
     "Each dot is one binary code: rings are images, diamonds captions. Codes that are close in "
     "Hamming distance land close together. PCA is drawn at once; UMAP with the Hamming metric keeps "
@@ -12,11 +13,10 @@ page_frame(
 import streamlit as st
 
 from ui.codemap import code_map
-from ui.data import dataset_picker, get_dataset
+from ui.frame import dataset_or_stop
 from ui.runs import ensure_run
 
-dataset = dataset_picker()
-ds = get_dataset(dataset)
-key, run = ensure_run(dataset)
+ds = dataset_or_stop()
+key, run = ensure_run(ds.name)
 st.caption(f"Current run: **{key.label()}** · database of {len(ds.split.database)} items, two codes each.")
 code_map(ds, key, run)

@@ -3,6 +3,7 @@
 from ui.frame import page_frame
 
 page_frame(
+    "failures",
     "Failures",
     "Every query of the query set, worst average precision (AP) first: pick one to see the relevant "
     "items it ranked lowest and the unrelated items it ranked highest. The chart shows which labels "
@@ -11,7 +12,6 @@ page_frame(
 
 import streamlit as st
 
-from ui.data import dataset_picker, get_dataset
 from ui.failures import (
     direction_picker,
     failure_table,
@@ -20,11 +20,12 @@ from ui.failures import (
     show_query,
     show_table,
 )
+from ui.frame import dataset_or_stop
 from ui.runs import ensure_run
+from ui.view import sync
 
-dataset = dataset_picker()
-ds = get_dataset(dataset)
-key, run = ensure_run(dataset)
+ds = dataset_or_stop()
+key, run = ensure_run(ds.name)
 direction = direction_picker()
 mAP = run.map_i2t if direction == "i2t" else run.map_t2i
 st.caption(f"Current run: **{key.label()}** · mAP in this direction {mAP:.3f}")
@@ -43,6 +44,7 @@ show_table(ds, table)
 
 st.subheader("One query")
 query_id = query_picker(ds, table)
+sync("failures")  # the query and direction in the URL
 show_query(ds, key, run, direction, query_id)
 
 st.subheader("Which labels fail most")

@@ -14,6 +14,18 @@ from cmh_core.datasets import load_dataset, make_synthetic
 from cmh_core.methods import CrossModalHasher, get_method
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _run_cache(tmp_path_factory):
+    """The app's run registry and the run cache write to a temporary folder, never ~/.cache.
+
+    One folder per test module, so what a module finds already trained does not depend on the
+    modules that ran before it.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CMH_CACHE_DIR", str(tmp_path_factory.mktemp("cmh_cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def tux():
     """The bundled ``tuxpaint`` dataset, loaded once per test session."""

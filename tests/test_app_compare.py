@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from apptest_helpers import APP, by_key, open_page
+from apptest_helpers import APP, by_key, open_page, press_train
 from streamlit.testing.v1 import AppTest
 
 import cmh_core.comparison
@@ -108,8 +108,9 @@ def test_second_click_reuses_every_run(compared, trainings):
     _run_button(compared).click().run()
     assert not compared.exception, compared.exception
     assert len(trainings) == before  # nothing retrained
-    assert _caption(compared, "0 trained").startswith("0 trained, 4 reused from this session")
-    assert compared.get("progress")[0].proto.text == "Done: 4 runs, 4 of them reused from this session"
+    assert _caption(compared, "0 trained").startswith("0 trained, 4 reused (trained before on this server)")
+    done = "Done: 4 runs, 4 of them reused (trained before on this server)"
+    assert compared.get("progress")[0].proto.text == done
     assert len(compared.dataframe[0].value) == 4
 
 
@@ -126,7 +127,7 @@ def test_a_compared_run_becomes_the_current_run(compared):
     _by_key(compared.button, "compare_open_button").click().run()
     assert not compared.exception, compared.exception
     assert any("CCA-ITQ · 32 bits · seed 0 is now the current run" in s.value for s in compared.success)
-    assert [r["key"].label() for r in compared.session_state["cmh_runs"]] == ["CCA-ITQ · 32 bits · seed 0"]
+    assert [k.label() for k in compared.session_state["cmh_runs"].runs] == ["CCA-ITQ · 32 bits · seed 0"]
     at = _open(compared, "pages/3_Search.py")
     assert not any("No run in this session" in i.value for i in at.info)  # used it, no retraining
 
@@ -134,8 +135,7 @@ def test_a_compared_run_becomes_the_current_run(compared):
 def test_a_run_of_the_train_page_is_reused(trainings):
     at = _open(page="pages/2_Train.py")
     _by_key(at.button_group, "bits").set_value(16)
-    next(b for b in at.button if b.label == "Train").click().run()
-    assert not at.exception, at.exception
+    press_train(at)
     before = len(trainings)
     at = _open(at)
     _by_key(at.multiselect, "compare_methods").set_value(["DCH", "RandomCodes"])
@@ -194,7 +194,9 @@ def test_a_shared_url_sets_the_form_and_a_run_writes_it(trainings):
     at = _open(at)
     assert _by_key(at.multiselect, "compare_methods").value == ["SCM"]  # unknown names dropped
     assert _by_key(at.multiselect, "compare_bits").value == [64]
-    assert _by_key(at.number_input, "compare_seeds").value == 5  # clamped to the page's range
+    assert _by_key(at.number_input, "compare_seeds").value == 1  # out of range: replaced, and said
+    assert any("seeds per cell 9" in w.value and "NoSuchHash" not in w.value for w in at.warning)
+    assert any("methods NoSuchHash" in w.value for w in at.warning)
     _by_key(at.multiselect, "compare_methods").set_value([])
     _run_button(at).click().run()  # an error, but the choice still goes to the URL
     assert at.error and "cmp_methods" not in at.query_params and at.query_params["cmp_bits"] == "64"
@@ -204,34 +206,39 @@ def _lookup_script():
     import streamlit as st
 
     from cmh_core.comparison import Comparison
-    from cmh_core.experiment import Run
-    from ui.compare import MAX_STORED, make_lookup, remember
-    from ui.state import RunKey, add_run
+    from cmh_core.experiment import run_experiment
+    from ui.compare import make_lookup, remember
+    from ui.registry import registry
+    from ui.state import COMPARE_RUNS, MAX_COMPARE_RUNS, RunKey
 
-    def run(method, n_bits, seed, protocol="learned"):
-        report = {d: {"mAP": 0.5} for d in ("i2t", "t2i")}
-        return Run("tuxpaint", method, n_bits, seed, {}, protocol, report, 1.0, 0.1)
+    def put(method, n_bits, seed, protocol="learned", params=None):
+        run = run_experiment("synthetic", method, n_bits=n_bits, seed=seed, protocol=protocol, params=params)
+        registry().put(RunKey.make("synthetic", method, n_bits, seed, params, protocol=protocol), run)
+        return run
 
-    add_run(RunKey.make("tuxpaint", "DCH", 16, 0), run("DCH", 16, 0))
-    add_run(RunKey.make("tuxpaint", "DCH", 32, 0, {"n_iter": 3}), run("DCH", 32, 0))  # not defaults
-    add_run(RunKey.make("tuxpaint", "SCM", 16, 0), "not a Run")
-    learned, encoded = make_lookup("tuxpaint", "learned"), make_lookup("tuxpaint", "encoded")
-    other = make_lookup("mirflickr", "learned")
+    put("RandomCodes", 16, 0)
+    put("CCA-ITQ", 16, 0, params={"n_iter": 3})  # not the defaults: a grid never asks for it
+    learned, encoded = make_lookup("synthetic", "learned"), make_lookup("synthetic", "encoded")
+    other = make_lookup("tuxpaint", "learned")
     found = {
-        "train run": learned("DCH", 16, 0) is not None,
-        "other protocol": encoded("DCH", 16, 0) is not None,
-        "other dataset": other("DCH", 16, 0) is not None,
-        "other params": learned("DCH", 32, 0) is not None,
-        "other seed": learned("DCH", 16, 1) is not None,
-        "not a Run": learned("SCM", 16, 0) is not None,
+        "registered run": learned("RandomCodes", 16, 0) is not None,
+        "other protocol": encoded("RandomCodes", 16, 0) is not None,
+        "other dataset": other("RandomCodes", 16, 0) is not None,
+        "other params": learned("CCA-ITQ", 16, 0) is not None,
+        "other seed": learned("RandomCodes", 16, 1) is not None,
     }
-    many = [run("CCA-ITQ", 16, s, "encoded") for s in range(MAX_STORED + 3)]
-    remember("tuxpaint", Comparison("tuxpaint", ["CCA-ITQ"], [16], [], protocol="encoded", runs=many))
-    found["stored, newest"] = encoded("CCA-ITQ", 16, MAX_STORED + 2) is many[-1]
-    found["stored, oldest dropped"] = encoded("CCA-ITQ", 16, 0) is not None
-    found["stored, other protocol"] = learned("CCA-ITQ", 16, 5) is not None
+    many = [put("RandomCodes", 16, s, "encoded") for s in range(MAX_COMPARE_RUNS + 3)]
+    remember("synthetic", Comparison("synthetic", ["RandomCodes"], [16], [], protocol="encoded", runs=many))
+    store = st.session_state[COMPARE_RUNS]
+    found["stored, newest"] = list(store)[-1] == RunKey.make(
+        "synthetic", "RandomCodes", 16, MAX_COMPARE_RUNS + 2, protocol="encoded"
+    )
+    found["stored, oldest dropped"] = (
+        RunKey.make("synthetic", "RandomCodes", 16, 0, protocol="encoded") in store
+    )
+    found["registered, newest"] = encoded("RandomCodes", 16, MAX_COMPARE_RUNS + 2) is not None
     st.write(found)
-    st.write(f"{len(st.session_state['cmh_compare_runs'])} stored")
+    st.write(f"{len(store)} stored")
 
 
 def test_lookup_matches_only_the_same_settings():
@@ -239,19 +246,18 @@ def test_lookup_matches_only_the_same_settings():
     assert not at.exception, at.exception
     found = at.json[0].value
     assert json.loads(found) == {
-        "train run": True,
+        "registered run": True,
         "other protocol": False,
         "other dataset": False,
         "other params": False,
         "other seed": False,
-        "not a Run": False,
         "stored, newest": True,
         "stored, oldest dropped": False,
-        "stored, other protocol": False,
+        "registered, newest": True,
     }
-    from ui.compare import MAX_STORED
+    from ui.state import MAX_COMPARE_RUNS
 
-    assert at.markdown[0].value == f"{MAX_STORED} stored"
+    assert at.markdown[0].value == f"{MAX_COMPARE_RUNS} stored"
 
 
 def test_progress_texts_name_method_bits_seed_and_reuse():
@@ -262,7 +268,7 @@ def test_progress_texts_name_method_bits_seed_and_reuse():
     assert _start_text("", 1, 4, "CCA-ITQ", 32, 2) == "Now run 1 of 4: CCA-ITQ · 32 bits · seed 2…"
     done = _step_text(1, 4, run, False)
     assert done == "Run 1 of 4: CCA-ITQ · 32 bits · seed 2 · trained in 1.2 s"
-    assert _step_text(1, 4, run, True).endswith("· reused from this session")
+    assert _step_text(1, 4, run, True).endswith("· reused (trained before on this server)")
     assert _start_text(done, 2, 4, "DCH", 16, 0) == f"{done}; now run 2 of 4: DCH · 16 bits · seed 0…"
 
 

@@ -5,12 +5,13 @@ from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
-from apptest_helpers import by_key, open_page
+from apptest_helpers import by_key, follow_link, open_page
 from streamlit.testing.v1 import AppTest
 
 from cmh_core.datasets import load_dataset
 from cmh_core.evaluation import retrieval_codes
 from cmh_core.failures import query_failures, query_table
+from cmh_core.runcache import RunCache, dataset_fingerprint
 
 pytestmark = pytest.mark.app
 
@@ -25,9 +26,14 @@ def _open(at: AppTest | None = None, page: str = PAGE, **query) -> AppTest:
 _by_key = by_key
 
 
+def _run(at: AppTest):
+    """The session's current run, read from the registry on disk (what the pages show)."""
+    key = at.session_state["cmh_runs"].current
+    return RunCache().get(key, dataset_fingerprint(load_dataset(key.dataset)))
+
+
 def _codes(at: AppTest, ds):
-    (entry,) = at.session_state["cmh_runs"]
-    return retrieval_codes(entry["run"].model, ds, "learned")
+    return retrieval_codes(_run(at).model, ds, "learned")
 
 
 def _search_link(at: AppTest) -> dict[str, list[str]]:
@@ -57,7 +63,7 @@ def opened() -> AppTest:
 
 
 def test_lists_every_query_sorted_by_ap(opened, tux):
-    assert any("No run in this session" in i.value for i in opened.info)  # trained the default, said so
+    assert any("No run in this session" in i.value for i in opened.info)  # opened the default, said so
     frame = opened.dataframe[0].value
     assert len(frame) == len(tux.split.query)
     ap = frame["AP"].to_numpy()
@@ -65,8 +71,8 @@ def test_lists_every_query_sorted_by_ap(opened, tux):
     table = query_table(_codes(opened, tux), tux.labels, tux.split, "i2t")
     assert frame["query"].tolist() == table["id"]
     np.testing.assert_allclose(ap, table["ap"], atol=1e-12)
-    (entry,) = opened.session_state["cmh_runs"]
-    assert ap.mean() == pytest.approx(entry["run"].map_i2t, abs=1e-12)  # the run's mAP in this direction
+    assert len(opened.session_state["cmh_runs"].runs) == 1
+    assert ap.mean() == pytest.approx(_run(opened).map_i2t, abs=1e-12)  # the run's mAP in this direction
 
 
 def test_detail_names_the_lowest_ranked_relevant_item_and_links_to_search(opened, tux):
@@ -82,6 +88,19 @@ def test_detail_names_the_lowest_ranked_relevant_item_and_links_to_search(opened
     assert opened.query_params["query"] == worst
 
 
+def test_opens_on_the_worst_query_not_on_searchs_unless_its_url_names_one(tux):
+    at = _open(page="pages/3_Search.py")
+    chosen = f"image:{int(tux.split.query[5])}"
+    at = _open(at, "pages/3_Search.py", query=chosen)
+    assert at.session_state["cmh_query"] == chosen
+    at = follow_link(at, "Failures", TIMEOUT)  # the sidebar's link: Failures' own view, no query yet
+    worst = at.dataframe[0].value["query"].iloc[0]
+    assert worst != chosen and _by_key(at.selectbox, "failures_query").value == worst
+    named = at.dataframe[0].value["query"].iloc[9]
+    at = _open(at, query=named)  # its own URL names one: that one
+    assert _by_key(at.selectbox, "failures_query").value == named and at.query_params["query"] == named
+
+
 def test_another_query_then_search_opens_it(tux):
     at = _open()
     pick = at.dataframe[0].value["query"].iloc[7]
@@ -91,7 +110,8 @@ def test_another_query_then_search_opens_it(tux):
     assert _lowest_named(at)[0] == f"text:{f['lowest_relevant'][0]['index']}"
     link = _search_link(at)
     assert link["query"] == [pick] and link["method"] == ["DCH"] and link["bits"] == ["32"]
-    at = _open(at, "pages/3_Search.py")  # the same session on Search shows that query
+    # following the link (AppTest cannot click one: its URL is opened in the same session)
+    at = _open(at, "pages/3_Search.py", **{k: v[0] for k, v in link.items()})
     assert at.query_params["query"] == pick
     assert any("**Query (image)**" in m.value for m in at.markdown)
     assert not any("No run in this session" in i.value for i in at.info)  # the same run, not retrained

@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from apptest_helpers import by_key, open_page
+from apptest_helpers import by_key, open_page, press_train
 from streamlit.testing.v1 import AppTest
 
 from cmh_core.datasets import load_dataset
@@ -13,7 +13,7 @@ from cmh_core.methods import DCH
 
 pytestmark = pytest.mark.app
 
-TIMEOUT = 60  # the test machine is shared and loaded
+TIMEOUT = 180  # the test machine is shared and loaded (UMAP compiles once per process)
 
 
 def _open(page: str, at: AppTest | None = None, **query) -> AppTest:
@@ -30,9 +30,7 @@ def trained() -> AppTest:
     assert not at.metric or all(m.label != "mAP I→T" for m in at.metric)  # nothing trained yet
     assert _by_key(at.selectbox, "train_method").value == "DCH"
     _by_key(at.button_group, "bits").set_value(32)
-    at.button[[b.label for b in at.button].index("Train")].click().run()
-    assert not at.exception, at.exception
-    return at
+    return press_train(at)
 
 
 def test_train_shows_map_against_chance(trained):
@@ -41,7 +39,7 @@ def test_train_shows_map_against_chance(trained):
     assert labels["Code length"] == "32 bits"
     assert not trained.error
     runs = trained.session_state["cmh_runs"]
-    assert [r["key"].label() for r in runs] == ["DCH · 32 bits · seed 0"]
+    assert [k.label() for k in runs.runs] == ["DCH · 32 bits · seed 0"]
 
 
 def test_search_after_training_ranks_by_distance_and_shows_the_query_ap(trained):
@@ -98,8 +96,8 @@ def test_unpaired_switch_only_for_methods_that_support_it(monkeypatch):
 def test_url_choice_retrains_and_sessions_do_not_share_runs(trained):
     other = _open("pages/3_Search.py", method="SCM", bits="16", seed="0")
     assert any("SCM · 16 bits · seed 0" in i.value for i in other.info)
-    assert [r["key"].method for r in other.session_state["cmh_runs"]] == ["SCM"]
-    assert [r["key"].method for r in trained.session_state["cmh_runs"]] == ["DCH"]
+    assert [k.method for k in other.session_state["cmh_runs"].runs] == ["SCM"]
+    assert [k.method for k in trained.session_state["cmh_runs"].runs] == ["DCH"]
     assert other.query_params["query"].startswith("image:") and other.query_params["method"] == "SCM"
 
 
@@ -134,21 +132,21 @@ def test_code_map_umap_on_request(trained):
 def _fill_runs():
     import streamlit as st
 
-    from ui.state import RunKey, add_run, session_runs
+    from ui.state import RunKey, apply, pop_notices, session_runs
 
     for seed in range(11):
-        add_run(RunKey.make("tuxpaint", "DCH", 16, seed), f"run {seed}")
-    add_run(RunKey.make("tuxpaint", "DCH", 16, 10), "run 10 again")  # same key: replaced, not added
-    st.write(f"{len(session_runs())} runs; first seed {session_runs()[0]['key'].seed}")
-    st.write(st.session_state.get("cmh_notice", ""))
+        apply("trained", RunKey.make("tuxpaint", "DCH", 16, seed))
+    apply("trained", RunKey.make("tuxpaint", "DCH", 16, 10))  # same key: moved, not added
+    runs = session_runs()
+    st.write(f"{len(runs.runs)} runs; first seed {runs.runs.keys[0].seed}; current seed {runs.current.seed}")
+    st.write(" ".join(pop_notices()))
 
 
 def test_session_run_list_is_bounded_with_a_notice():
     at = AppTest.from_function(_fill_runs, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
-    assert at.markdown[0].value == "10 runs; first seed 1"
-    assert "oldest (DCH · 16 bits · seed 0) was dropped" in at.markdown[1].value
-    assert at.session_state["cmh_runs"][-1]["run"] == "run 10 again"
+    assert at.markdown[0].value == "10 runs; first seed 1; current seed 10"
+    assert "the oldest (DCH · 16 bits · seed 0) left the list" in at.markdown[1].value
 
 
 def test_form_bounds_follow_closed_parameter_constraints():

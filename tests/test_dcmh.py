@@ -133,6 +133,7 @@ def test_train_page_plots_dcmh_loss_terms():
     import json
     from pathlib import Path
 
+    from apptest_helpers import current_run_of, press_train
     from streamlit.testing.v1 import AppTest
 
     root = Path(__file__).resolve().parents[1]
@@ -141,18 +142,10 @@ def test_train_page_plots_dcmh_loss_terms():
     next(s for s in at.selectbox if s.key == "train_method").set_value("DCMH").run()
     for key, value in (("hp_DCMH_n_epochs", 2), ("hp_DCMH_n_hidden", 32)):
         next(n for n in at.number_input if n.key == key).set_value(value)
-    at.button[[b.label for b in at.button].index("Train")].click().run()
+    press_train(at)  # a background training: waits until it is the current run
     assert not at.exception and not at.error, (at.exception, at.error)
-    run = at.session_state["cmh_runs"][-1]["run"]
+    run = current_run_of(at)
     assert len(run.loss_terms) == 2 and set(run.loss_terms[0]) == {"likelihood", "quantization", "balance"}
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     names = [[t.get("name") for t in c["data"]] for c in charts]
     assert ["likelihood", "quantization", "balance", "total"] in names, names
-
-
-def test_live_progress_callback_takes_the_terms():
-    """`run_experiment` passes loss terms only to callbacks naming a fourth parameter."""
-    from cmh_core.methods._progress import _takes_terms
-    from ui.run_view import live_progress
-
-    assert _takes_terms(live_progress(2))

@@ -151,10 +151,12 @@ def test_lazy_download_data_is_built_once_per_run():
 
 @pytest.mark.app
 def test_train_page_offers_every_download_after_training():
+    from apptest_helpers import press_train
+
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     at.switch_page("pages/2_Train.py").run()
     assert not at.download_button  # nothing trained, nothing to download
-    at.button[[b.label for b in at.button].index("Train")].click().run()
+    press_train(at)  # a background training: waits until it is the current run
     assert not at.exception, at.exception
     labels = [b.label for b in at.download_button]
     for want in ("Metrics CSV", "Metrics JSON", "Codes .npz", "Model .npz", "FAISS index (texts)",

@@ -26,16 +26,18 @@ COLOUR_BY = {"label": "Label", "modality": "Modality", "relevance": "Relevant to
 
 def _projection_choice(key: RunKey, run: Run) -> tuple[np.ndarray, str]:
     """PCA at once; UMAP (Hamming) once asked for, then served from the cache for this run."""
-    if not umap_ready(key) and st.button(
-        "Compute UMAP (Hamming metric; the first time takes ~30 s)", key="umap_button"
+    linked = st.session_state.get("map_projection") == "UMAP"  # a link (or this session) asked for it
+    if not umap_ready(key) and (
+        linked or st.button("Compute UMAP (Hamming metric; the first time takes ~30 s)", key="umap_button")
     ):
         with st.spinner("UMAP with the Hamming metric…"):
             map_coords(key, run, "umap")
         mark_umap(key)
     how = "PCA"
     if umap_ready(key):
-        how = st.segmented_control("Projection", ["PCA", "UMAP"], default="UMAP", key="map_projection")
-        how = how or "UMAP"
+        if st.session_state.get("map_projection") not in ("PCA", "UMAP"):
+            st.session_state["map_projection"] = "UMAP"
+        how = st.segmented_control("Projection", ["PCA", "UMAP"], key="map_projection") or "UMAP"
     xy, secs = map_coords(key, run, how.lower())
     n_pos = len(np.unique(np.round(xy, 4), axis=0))
     st.caption(
@@ -88,12 +90,11 @@ def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
     """The map (colour choice, optional image–caption lines, lasso/box selection) and its gallery."""
     qlab = _query_labels(ds)
     options = list(COLOUR_BY) if qlab is not None else ["label", "modality"]
+    if st.session_state.get("map_colour") not in options:  # a link's colouring is checked by ui.url
+        st.session_state["map_colour"] = "modality"
     c1, c2 = st.columns([3, 1])
     colour_by = (
-        c1.segmented_control(
-            "Colour by", options, default="modality", format_func=COLOUR_BY.get, key="map_colour"
-        )
-        or "modality"
+        c1.segmented_control("Colour by", options, format_func=COLOUR_BY.get, key="map_colour") or "modality"
     )
     lines = c2.toggle("Join each image to its caption", key="map_lines")
     xy, how = _projection_choice(key, run)

@@ -1,11 +1,10 @@
 """The Compare page's glue: the grid form, session reuse, the progress bar and the result views.
 
 The grid itself is `cmh_core.comparison.run_comparison` (the one used by ``python -m cmh_core
-bench``). Runs it trains go to this module's own bounded store in session state, keyed by
-primitives (dataset, method, bits, seed, protocol, unpaired), not to the session's 10-run list
-(a 2 × 4 × 5 grid would flush it); runs already in either are reused, not retrained. The
-comparison result itself is kept as `Comparison.to_dict()` (plain JSON), so it survives reruns
-and page switches.
+bench``). Runs it trains go to the server's registry (`ui.registry`), and their keys to the
+session's comparison store (a `ui.state.RunStore`, not the 10-run list, which a 2 × 4 × 5 grid
+would flush); runs the registry holds are reused, not retrained, so a Compare link opened in a new
+browser shows its results at once. The comparison itself is kept as `Comparison.to_dict()`.
 """
 
 from __future__ import annotations
@@ -21,24 +20,31 @@ from cmh_core.experiment import Run
 from cmh_core.methods import METHODS
 from ui.data import get_dataset
 from ui.exports import comparison_downloads
+from ui.registry import registry
 from ui.runs import chance_maps
-from ui.state import RunKey, add_run, session_runs, url_get, url_set
-from ui.widgets import BIT_CHOICES
+from ui.state import (
+    COMPARE_LINKED,
+    COMPARE_MADE_CURRENT,
+    COMPARE_RUNS,
+    COMPARISON,
+    MAX_COMPARE_RUNS,
+    RunKey,
+    RunStore,
+    apply,
+)
+from ui.url import BIT_CHOICES
 
 __all__ = [
-    "MAX_STORED",
     "compare_form",
     "make_lookup",
     "remember",
     "run_grid",
+    "linked_comparison",
     "last_comparison",
     "summary_rows",
     "show_comparison",
 ]
 
-STORE_KEY = "cmh_compare_runs"  # {(dataset, method, n_bits, seed, protocol, unpaired): Run}, oldest first
-RESULT_KEY = "cmh_comparison"  # Comparison.to_dict() of the last comparison
-MAX_STORED = 64  # runs kept for reuse (~15 kB of report + a few projection matrices each)
 MAX_SEEDS = 5
 PROTOCOLS = ("learned", "encoded")
 PROTOCOL_HELP = (
@@ -50,44 +56,22 @@ DIRECTIONS = {"I→T": "i2t", "T→I": "t2i"}
 DEFAULT_METHODS = ("DCH", "CCA-ITQ")
 
 
-def _url_list(name: str, default: list, cast) -> list:
-    """A comma-separated URL choice (``?cmp_bits=16,32``); ``default`` when absent or malformed."""
-    raw = url_get(name, None)
-    if not raw:
-        return default
-    try:
-        return [cast(x) for x in raw.split(",") if x]
-    except ValueError:
-        return default
-
-
-def _url_choice() -> dict[str, Any]:
-    """Form defaults: the URL's choice, else DCH + CCA-ITQ, 16 and 32 bits, one seed, learned, paired."""
-    protocol = url_get("cmp_protocol", "learned")
-    return {
-        "methods": [m for m in _url_list("cmp_methods", list(DEFAULT_METHODS), str) if m in METHODS],
-        "bits": [b for b in _url_list("cmp_bits", [16, 32], int) if b in BIT_CHOICES],
-        "seeds": min(max(url_get("cmp_seeds", 1, int), 0), MAX_SEEDS),
-        "protocol": protocol if protocol in PROTOCOLS else PROTOCOLS[0],
-        "unpaired": min(max(url_get("cmp_unpaired", 0.0, float), 0.0), 1.0),
-    }
-
-
-def _url_save(choice: dict[str, Any]) -> None:
-    url_set(
-        cmp_methods=",".join(choice["methods"]) or None,
-        cmp_bits=",".join(map(str, choice["bits"])) or None,
-        cmp_seeds=choice["seeds"],
-        cmp_protocol=choice["protocol"],
-        cmp_unpaired=choice["unpaired"] or None,
-    )
+def _seed_form() -> None:
+    """Start the form's widgets from the session (a link's values are put there by `ui.view`)."""
+    s = st.session_state
+    s.setdefault("compare_methods", list(DEFAULT_METHODS))
+    s.setdefault("compare_bits", [16, 32])
+    s.setdefault("compare_seeds", 1)
+    s.setdefault("compare_protocol", PROTOCOLS[0])
+    s.setdefault("compare_unpaired", 0.0)
 
 
 def compare_form() -> dict[str, Any] | None:
     """Methods, code lengths, seeds, protocol and pairing in one form; the choice once it is submitted.
 
-    Defaults come from the URL (``cmp_methods``, ``cmp_bits``, ``cmp_seeds``, ``cmp_protocol``,
-    ``cmp_unpaired``); a submitted choice is written back there.
+    The widgets start from the session: a link's ``cmp_methods``, ``cmp_bits``, ``cmp_seeds``,
+    ``cmp_protocol`` and ``cmp_unpaired`` (checked by `ui.url.parse`), else DCH + CCA-ITQ at 16
+    and 32 bits, one seed, learned, paired.
 
     Returns
     -------
@@ -95,31 +79,27 @@ def compare_form() -> dict[str, Any] | None:
         ``{"methods": [str], "bits": [int], "seeds": int, "protocol": str, "unpaired": float}``
         once "Run comparison" is pressed, else None.
     """
-    d = _url_choice()
+    _seed_form()
     unpaired_methods = ", ".join(n for n, cls in METHODS.items() if cls.supports_unpaired) or "none"
     with st.form("compare_form"):
         left, right = st.columns(2)
-        chosen = left.multiselect("Methods", list(METHODS), default=d["methods"], key="compare_methods")
-        lengths = right.multiselect("Code lengths (bits)", BIT_CHOICES, default=d["bits"], key="compare_bits")
+        chosen = left.multiselect("Methods", list(METHODS), key="compare_methods")
+        lengths = right.multiselect("Code lengths (bits)", BIT_CHOICES, key="compare_bits")
         left, right = st.columns(2)
         n_seeds = left.number_input(
             "Seeds per cell",
             min_value=0,
             max_value=MAX_SEEDS,
-            value=d["seeds"],
             step=1,
             key="compare_seeds",
             help="Each (method, code length) is trained with seeds 0 … n-1; the table shows mean ± std.",
         )
-        proto = right.selectbox(
-            "Protocol", PROTOCOLS, PROTOCOLS.index(d["protocol"]), key="compare_protocol", help=PROTOCOL_HELP
-        )
+        proto = right.selectbox("Protocol", PROTOCOLS, key="compare_protocol", help=PROTOCOL_HELP)
         frac = st.slider(
             "Unpaired training captions (fraction shuffled away from their images; 0 = paired)",
             0.0,
             1.0,
-            d["unpaired"],
-            0.05,
+            step=0.05,
             key="compare_unpaired",
             help=f"Above 0 only methods that support unpaired data run ({unpaired_methods}); "
             "the others are listed as refused.",
@@ -128,61 +108,39 @@ def compare_form() -> dict[str, Any] | None:
             return None
     choice = {"methods": list(chosen), "bits": [int(b) for b in lengths], "seeds": int(n_seeds)}
     choice["protocol"], choice["unpaired"] = str(proto), float(frac)
-    _url_save(choice)
     return choice
 
 
-def _store() -> dict[tuple, Run]:
-    return st.session_state.setdefault(STORE_KEY, {})
-
-
-def _primitives(dataset: str, method: str, n_bits: int, seed: int, protocol: str, unpaired: float) -> tuple:
-    return (dataset, method, int(n_bits), int(seed), protocol, float(unpaired))
+def _key(dataset: str, method: str, n_bits: int, seed: int, protocol: str, unpaired: float) -> RunKey:
+    return RunKey.make(dataset, method, n_bits, seed, unpaired=unpaired, protocol=protocol)
 
 
 def make_lookup(dataset: str, protocol: str, unpaired: float = 0.0) -> Lookup:
-    """``lookup(method, n_bits, seed)`` for `run_comparison`: an earlier run of this session, or None.
-
-    Looks in the session's run list (runs of the Train page with default hyper-parameters and
-    the same protocol and pairing) and in the Compare page's own store.
-    """
+    """``lookup(method, n_bits, seed)`` for `run_comparison`: the registry's run (default params) or None."""
 
     def lookup(method: str, n_bits: int, seed: int) -> Run | None:
-        for r in reversed(session_runs()):
-            k, run = r["key"], r["run"]
-            same = (k.dataset, k.method, k.n_bits, k.seed, k.params, k.unpaired) == (
-                dataset,
-                method,
-                n_bits,
-                seed,
-                "{}",
-                float(unpaired),
-            )
-            if same and isinstance(run, Run) and run.protocol == protocol:
-                return run
-        return _store().get(_primitives(dataset, method, n_bits, seed, protocol, unpaired))
+        return registry().get(_key(dataset, method, n_bits, seed, protocol, unpaired))
 
     return lookup
 
 
-def _keep(dataset: str, run: Run, protocol: str, unpaired: float) -> None:
-    """Store one run (most recent last), dropping the oldest beyond `MAX_STORED`."""
-    store = _store()
-    key = _primitives(dataset, run.method, run.n_bits, run.seed, protocol, unpaired)
-    store.pop(key, None)
-    store[key] = run
-    while len(store) > MAX_STORED:
-        store.pop(next(iter(store)))
+def _keep(dataset: str, run: Run, protocol: str, unpaired: float, reused: bool) -> None:
+    """Register a trained run and list its key in the session's comparison store (capped)."""
+    key = _key(dataset, run.method, run.n_bits, run.seed, protocol, unpaired)
+    if not reused:
+        registry().put(key, run)
+    store = st.session_state.get(COMPARE_RUNS) or RunStore(MAX_COMPARE_RUNS)
+    st.session_state[COMPARE_RUNS] = store.add(key)[0]
 
 
 def remember(dataset: str, cmp: Comparison) -> None:
-    """Put the comparison's runs in the store (most recent last), dropping the oldest beyond `MAX_STORED`."""
+    """List the comparison's runs in the session's comparison store (they are in the registry)."""
     for run in cmp.runs:
-        _keep(dataset, run, cmp.protocol, cmp.unpaired)
+        _keep(dataset, run, cmp.protocol, cmp.unpaired, reused=True)
 
 
 def _step_text(done: int, total: int, run: Run, reused: bool) -> str:
-    how = "reused from this session" if reused else f"trained in {run.fit_seconds:.1f} s"
+    how = "reused (trained before on this server)" if reused else f"trained in {run.fit_seconds:.1f} s"
     return f"Run {done} of {total}: {run.method} · {run.n_bits} bits · seed {run.seed} · {how}"
 
 
@@ -204,7 +162,9 @@ def run_grid(dataset: str, choice: dict[str, Any]) -> Comparison | None:
         bar.progress((i - 1) / total, text=_start_text(last[0], i, total, method, n_bits, seed))
 
     def progress(done: int, total: int, run: Run, reused: bool) -> None:
-        _keep(dataset, run, choice["protocol"], choice.get("unpaired", 0.0))  # kept even if a later run fails
+        _keep(
+            dataset, run, choice["protocol"], choice.get("unpaired", 0.0), reused
+        )  # kept if a later run fails
         last[0] = _step_text(done, total, run, reused)
         bar.progress(done / total, text=last[0])
 
@@ -229,15 +189,49 @@ def run_grid(dataset: str, choice: dict[str, Any]) -> Comparison | None:
         logging.getLogger(__name__).exception("comparison %s failed", choice)
         st.error(f"The comparison failed ({type(e).__name__}: {e}); try fewer methods or the defaults")
         return None
-    bar.progress(1.0, text=f"Done: {len(cmp.runs)} runs, {cmp.reused} of them reused from this session")
+    bar.progress(
+        1.0, text=f"Done: {len(cmp.runs)} runs, {cmp.reused} of them reused (trained before on this server)"
+    )
     remember(dataset, cmp)
-    st.session_state[RESULT_KEY] = cmp.to_dict()
+    st.session_state[COMPARISON] = cmp.to_dict()
     return cmp
+
+
+def _form_choice() -> dict[str, Any]:
+    s = st.session_state
+    return {
+        "methods": list(s["compare_methods"]), "bits": [int(b) for b in s["compare_bits"]],
+        "seeds": int(s["compare_seeds"]), "protocol": str(s["compare_protocol"]),
+        "unpaired": float(s["compare_unpaired"]),
+    }  # fmt: skip
+
+
+def linked_comparison(dataset: str) -> None:
+    """A link's comparison (``cmp_show=1``): shown from the registry when it holds every run.
+
+    A grid that would train is not started by a link: the page says how many runs it lacks and
+    leaves the button to the user.
+    """
+    if not st.session_state.pop(COMPARE_LINKED, False) or last_comparison(dataset) is not None:
+        return
+    choice = _form_choice()
+    lookup = make_lookup(dataset, choice["protocol"], choice["unpaired"])
+    cells = [(m, b, s) for m in choice["methods"] for b in choice["bits"] for s in range(choice["seeds"])]
+    missing = [c for c in cells if lookup(*c) is None]
+    if not cells:
+        return
+    if missing:
+        st.info(
+            f"This link's comparison needs {len(missing)} of its {len(cells)} runs that this server has "
+            "not trained yet: press **Run comparison** to train them."
+        )
+        return
+    run_grid(dataset, choice)
 
 
 def last_comparison(dataset: str) -> Comparison | None:
     """The session's last comparison on ``dataset`` (runs without models), or None."""
-    d = st.session_state.get(RESULT_KEY)
+    d = st.session_state.get(COMPARISON)
     if not d:
         return None
     cmp = Comparison.from_dict(d)
@@ -289,26 +283,30 @@ def _charts(dataset: str, cmp: Comparison) -> None:
     )
 
 
+def _make_current(found: dict[str, RunKey]) -> None:
+    key = found.get(st.session_state.get("compare_open"))
+    if key is not None:
+        apply("compared", key)
+        st.session_state[COMPARE_MADE_CURRENT] = key
+
+
 def _open_run(dataset: str, cmp: Comparison) -> None:
-    """Make one run of the comparison the session's current run (for Search and Code Map)."""
+    """Make one run of the comparison the session's current run (for Search, Code Map, Failures)."""
     if cmp.protocol != "learned":  # the other pages show the learned protocol only
         return
-    store = _store()
     found = {
-        f"{r.method} · {r.n_bits} bits · seed {r.seed}": (r.method, r.n_bits, r.seed, run)
-        for r in cmp.runs  # records without models: the models are in the store
-        if (run := store.get(_primitives(dataset, r.method, r.n_bits, r.seed, cmp.protocol, cmp.unpaired)))
+        k.label(): k
+        for r in cmp.runs
+        if registry().has(k := _key(dataset, r.method, r.n_bits, r.seed, cmp.protocol, cmp.unpaired))
     }
-    if not found:  # runs dropped from the store: the table stays, the models are gone
+    if not found:  # runs evicted from the registry: the table stays, the models are gone
         return
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    pick = left.selectbox("Open a run on Search and Code Map", list(found), key="compare_open")
-    if right.button("Make it the current run", key="compare_open_button"):
-        m, b, s, run = found[pick]
-        notice = add_run(RunKey.make(dataset, m, b, s, unpaired=cmp.unpaired), run)
-        st.success(f"{pick} is now the current run: open Search or Code Map.")
-        if notice:
-            st.warning(notice)
+    left.selectbox("Open a run on Search and Code Map", list(found), key="compare_open")
+    right.button("Make it the current run", key="compare_open_button", on_click=_make_current, args=(found,))
+    made = st.session_state.pop(COMPARE_MADE_CURRENT, None)
+    if made is not None:
+        st.success(f"{made.label()} is now the current run: open Search or Code Map.")
 
 
 def show_comparison(dataset: str, cmp: Comparison) -> None:
@@ -316,7 +314,8 @@ def show_comparison(dataset: str, cmp: Comparison) -> None:
     n_new = len(cmp.runs) - cmp.reused
     st.subheader(f"{len(cmp.runs)} runs on {cmp.dataset} ({cmp.protocol} protocol)")
     st.caption(
-        f"{n_new} trained, {cmp.reused} reused from this session; seeds {', '.join(map(str, cmp.seeds))}. "
+        f"{n_new} trained, {cmp.reused} reused (trained before on this server); "
+        f"seeds {', '.join(map(str, cmp.seeds))}. "
         "The grid is the one `python -m cmh_core bench` runs."
     )
     if cmp.skipped:

@@ -23,7 +23,7 @@ import streamlit as st
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.datasets.featurize import featurize_image, featurize_text, load_image, text_query_terms
 from ui.gallery import CARD_HEIGHT
-from ui.state import RunKey
+from ui.state import CUSTOM, CUSTOM_MESSAGES, RunKey
 
 __all__ = [
     "MAX_ITEMS",
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 MAX_ITEMS = 20  # per run: each item keeps a code, a feature row (<= 8 KB) and a small thumbnail
-STORE_KEY = "cmh_custom"  # {RunKey: [item, ...]} in st.session_state
+STORE_KEY = CUSTOM  # {RunKey: [item, ...]} in st.session_state
 THUMB = 96  # px, the stored thumbnail of an uploaded picture
 
 
@@ -170,7 +170,7 @@ def code_caption(ds: CrossModalDataset, model, text: str) -> tuple[np.ndarray, n
     return model.encode(x[None, :], "text")[0], x, unknown
 
 
-MESSAGE_KEY = "cmh_custom_msg"  # one-shot (kind, text) left by an add callback for the next run
+MESSAGE_KEY = CUSTOM_MESSAGES  # one-shot (kind, text) left by an add callback for the next run
 
 
 def _say(kind: str, text: str) -> None:

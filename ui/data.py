@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from cmh_core.datasets import CrossModalDataset, list_datasets, load_dataset
+from ui.state import DATASET
 
-DATASET_KEY = "dataset"
+PICKER = "dataset_pick"  # the widget; the choice itself is ui.state.DATASET
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading dataset…")
@@ -20,16 +21,18 @@ def dataset_names() -> list[str]:
     return [d["name"] for d in list_datasets()]
 
 
+def _picked() -> None:
+    st.session_state[DATASET] = st.session_state[PICKER]
+
+
 def dataset_picker() -> str:
-    """Sidebar select box for the dataset, mirrored in the URL (``?dataset=...``); returns the name."""
+    """Sidebar select box for the dataset (the session's, set from a link by `ui.view.begin`)."""
     names = dataset_names()
-    current = st.query_params.get(DATASET_KEY, st.session_state.get(DATASET_KEY, names[0]))
-    if current not in names:
-        current = names[0]
-    choice = st.sidebar.selectbox("Dataset", names, index=names.index(current))
-    st.session_state[DATASET_KEY] = choice
-    st.query_params[DATASET_KEY] = choice
-    return choice
+    if st.session_state.get(DATASET) not in names:
+        st.session_state[DATASET] = names[0]
+    st.session_state[PICKER] = st.session_state[DATASET]
+    st.sidebar.selectbox("Dataset", names, key=PICKER, on_change=_picked)
+    return st.session_state[DATASET]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

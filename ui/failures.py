@@ -1,9 +1,9 @@
 """Failures page pieces: the per-query AP table, one query's misses and the per-label chart.
 
 The analysis is `cmh_core.failures` (pure numpy); this module caches it per run and displays it.
-The chosen query is the session's query (`ui.state.query_choice`, mirrored in the URL), the one
-the Search page shows, so a query picked here opens there, and the direction follows its modality
-(an image query ranks captions: I→T).
+The page keeps its own query (`ui.state.FAILURES_QUERY`), not Search's: it opens on the worst
+query unless its own URL names one, and "Open this query on Search" carries the query there.
+The direction follows the query's modality (an image query ranks captions: I→T).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from cmh_core.failures import DIRECTIONS, label_ap, query_failures, query_table
 from ui.data import get_dataset, square_thumbnail
 from ui.results import parse_item_id
 from ui.runs import codes_for
-from ui.state import RunKey, query_choice, set_query_choice
+from ui.state import FAILURES_QUERY, FAILURES_SEEN, RunKey
+from ui.url import run_link
 
 __all__ = [
     "DIRECTION_LABELS",
@@ -38,19 +39,19 @@ __all__ = [
 DIRECTION_LABELS = {"i2t": "Image queries → captions (I→T)", "t2i": "Caption queries → images (T→I)"}
 SHORT = {"i2t": "I→T", "t2i": "T→I"}
 PER_LIST = 10  # items in each of the two lists of one query
-_SEEN = "failures_table_seen"  # the table selection already acted on, per direction
+DIRECTION_WIDGET = "failures_direction"
+QUERY_WIDGET = "failures_query"
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _table(dataset, method, n_bits, seed, params, unpaired, direction: str, _codes) -> dict[str, Any]:
-    ds = get_dataset(dataset)
+def _table(key: RunKey, direction: str, _codes) -> dict[str, Any]:
+    ds = get_dataset(key.dataset)
     return query_table(_codes, ds.labels, ds.split, direction)
 
 
 def failure_table(key: RunKey, run: Run, direction: str) -> dict[str, Any]:
     """`cmh_core.failures.query_table` of the run's codes (those Search ranks), cached per run."""
-    k = key
-    return _table(k.dataset, k.method, k.n_bits, k.seed, k.params, k.unpaired, direction, codes_for(k, run))
+    return _table(key, direction, codes_for(key, run))
 
 
 @st.cache_data(max_entries=4096, show_spinner=False)
@@ -69,35 +70,44 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _chosen() -> str | None:
+    return st.session_state.get(FAILURES_QUERY)
+
+
+def _set(item: str | None) -> None:
+    st.session_state[FAILURES_QUERY] = item
+
+
 def direction_picker() -> str:
-    """Direction control, set from the session's query modality; switching keeps the item."""
-    chosen = query_choice()
-    try:
-        modality, _ = parse_item_id(chosen) if chosen else ("image", 0)
-    except ValueError:  # a hand-edited URL: start with image queries
-        modality = "image"
-    st.session_state["failures_direction"] = "t2i" if modality == "text" else "i2t"
+    """Direction control, starting from the page's query modality; switching keeps the item."""
+    s = st.session_state
+    if s.get(DIRECTION_WIDGET) not in DIRECTION_LABELS:
+        try:
+            modality, _ = parse_item_id(_chosen() or "image:0")
+        except ValueError:
+            modality = "image"
+        s[DIRECTION_WIDGET] = "t2i" if modality == "text" else "i2t"
     st.segmented_control(
         "Direction",
         list(DIRECTION_LABELS),
         format_func=DIRECTION_LABELS.get,
-        key="failures_direction",
+        key=DIRECTION_WIDGET,
         on_change=_switch_direction,
     )
-    return st.session_state["failures_direction"]
+    return s.get(DIRECTION_WIDGET) or "i2t"
 
 
 def _switch_direction() -> None:
     """Callback: the same item as a query of the other modality (as Search's modality switch does)."""
-    new = st.session_state.get("failures_direction")
+    new = st.session_state.get(DIRECTION_WIDGET)
     if new is None:  # the selected option clicked again: keep the direction
+        st.session_state[DIRECTION_WIDGET] = "i2t"
         return
-    chosen = query_choice()  # the query the last run showed (query_picker stored it)
     try:
-        _, index = parse_item_id(chosen) if chosen else ("image", -1)
+        _, index = parse_item_id(_chosen() or "")
     except ValueError:
         index = -1
-    set_query_choice(f"{DIRECTIONS[new][0]}:{index}" if index >= 0 else None)
+    _set(f"{DIRECTIONS[new][0]}:{index}" if index >= 0 else None)
 
 
 def show_table(ds: CrossModalDataset, table: dict[str, Any]) -> None:
@@ -136,9 +146,9 @@ def show_table(ds: CrossModalDataset, table: dict[str, Any]) -> None:
         },
     )
     rows = list(_selection_rows(event))
-    seen = st.session_state.setdefault(_SEEN, {})
+    seen = st.session_state.setdefault(FAILURES_SEEN, {})
     if rows and rows != seen.get(key) and rows[0] < len(table["id"]):  # a new click, not a leftover
-        set_query_choice(table["id"][rows[0]])
+        _set(table["id"][rows[0]])
     seen[key] = rows
 
 
@@ -150,23 +160,23 @@ def _selection_rows(event: Any) -> list[int]:
 
 
 def query_picker(ds: CrossModalDataset, table: dict[str, Any]) -> str:
-    """Select box of the queries (worst first) showing the session's query; returns its id."""
+    """Select box of the queries (worst first) showing the page's query (the worst at first)."""
     ids = table["id"]
-    chosen = query_choice()
-    if chosen not in ids:  # none yet, or another dataset's item: the worst query
+    chosen = _chosen()
+    if chosen not in ids:  # none yet, the other direction's, or another dataset's item: the worst
         chosen = ids[0]
-    set_query_choice(chosen)
-    st.session_state["failures_query"] = chosen
+    _set(chosen)
+    st.session_state[QUERY_WIDGET] = chosen
     place = {q: t for t, q in enumerate(ids)}
     st.selectbox(
         "Query (worst first)",
         ids,
-        key="failures_query",
+        key=QUERY_WIDGET,
         format_func=lambda q: (
             f"#{place[q] + 1} · AP {table['ap'][place[q]]:.3f} · {q} · "
             f"{_short(ds.texts[int(table['index'][place[q]])], 50)}"
         ),
-        on_change=lambda: set_query_choice(st.session_state["failures_query"]),
+        on_change=lambda: _set(st.session_state[QUERY_WIDGET]),
     )
     return chosen
 
@@ -208,18 +218,8 @@ def _query_header(ds: CrossModalDataset, key: RunKey, q_mod: str, query_id: str,
     left.image(square_thumbnail(ds.name, index, 120), width=120)
     what = "the picture" if q_mod == "image" else f"“{ds.texts[index]}”"
     right.markdown(f"**Query {query_id}** ({q_mod}): {what}  \nlabels: {_labels(ds, f['labels']) or 'none'}")
-    right.page_link(  # the URL of a new session too: same dataset, run and query
-        "pages/3_Search.py",
-        label="Open this query on Search",
-        icon=":material/search:",
-        query_params={
-            "dataset": ds.name,
-            "method": key.method,
-            "bits": str(key.n_bits),
-            "seed": str(key.seed),
-            "query": query_id,
-        },
-    )
+    page, params = run_link("search", key, query=query_id)  # a new session's URL too
+    right.page_link(page, label="Open this query on Search", icon=":material/search:", query_params=params)
 
 
 def show_query(ds: CrossModalDataset, key: RunKey, run: Run, direction: str, query_id: str) -> dict[str, Any]:

@@ -1,32 +1,85 @@
-"""The frame every page shares: wide layout, the title at once, the sidebar's page links.
+"""The frame every page shares: title at once, the URL applied, notices, sidebar links, the guard.
 
-Imports nothing but streamlit, so a page calls it before loading anything heavier and a cold
-start shows the title immediately.
+`page_frame` draws the title before importing anything heavy (a cold start shows it at once),
+then applies what the URL changed (`ui.view.begin`), shows the notices (a replaced link value, a
+run that left the list), the question a linked long training needs, the session's trainings, and
+the sidebar links, each carrying the current view (`ui.view.view_params`).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["PAGES", "page_frame"]
+__all__ = ["PAGES", "page_frame", "dataset_or_stop"]
 
-PAGES = (
-    ("app.py", "Home", ":material/home:"),
-    ("pages/1_Dataset.py", "Dataset", ":material/photo_library:"),
-    ("pages/2_Train.py", "Train", ":material/model_training:"),
-    ("pages/3_Search.py", "Search", ":material/search:"),
-    ("pages/4_Code_Map.py", "Code Map", ":material/scatter_plot:"),
-    ("pages/5_Failures.py", "Failures", ":material/report:"),
-    ("pages/6_Compare.py", "Compare", ":material/compare_arrows:"),
+PAGES = (  # (script, label, icon, page id of ui.url.PAGES); tests/test_state_pages.py checks pages/*.py
+    ("app.py", "Home", ":material/home:", "home"),
+    ("pages/1_Dataset.py", "Dataset", ":material/photo_library:", "dataset"),
+    ("pages/2_Train.py", "Train", ":material/model_training:", "train"),
+    ("pages/3_Search.py", "Search", ":material/search:", "search"),
+    ("pages/4_Code_Map.py", "Code Map", ":material/scatter_plot:", "code_map"),
+    ("pages/5_Failures.py", "Failures", ":material/report:", "failures"),
+    ("pages/6_Compare.py", "Compare", ":material/compare_arrows:", "compare"),
 )
 
+# Streamlit pushes a history entry for every change of st.query_params. A change of the query
+# alone (same page: a widget, a rerun writing its view) replaces the entry instead, so Back goes
+# back a page (ui/url.py's rule); a page change (a new path) still pushes. Constant text, no input.
+_REPLACE_QUERY_CHANGES = """<script>
+(function () {
+  if (window.__cmhReplaceQuery) return;
+  window.__cmhReplaceQuery = true;
+  const push = window.history.pushState.bind(window.history);
+  window.history.pushState = function (state, title, url) {
+    try {
+      if (new URL(url, window.location.href).pathname === window.location.pathname) {
+        return window.history.replaceState(state, title, url);
+      }
+    } catch (e) {}
+    return push(state, title, url);
+  };
+})();
+</script>"""
 
-def page_frame(title: str, intro: str) -> None:
-    """Wide layout, the title at once (before any loading), the intro and the sidebar page links."""
+
+def page_frame(page: str, title: str, intro: str) -> None:
+    """Title and intro at once, then the URL, notices, the session's trainings and the sidebar links.
+
+    Parameters
+    ----------
+    page : str
+        The page id (a key of `ui.url.PAGES`).
+    """
     st.set_page_config(page_title=f"{title} · cmh-explorer", layout="wide")
     st.title(title)
     st.write(intro)
+    from ui.data import dataset_names, get_dataset
+    from ui.state import pop_notices
+    from ui.training import collect, linked_run_question, sidebar_trainings
+    from ui.view import begin, sync, view_params
+
+    begin(page, dataset_names(), get_dataset)
+    collect()  # a training of this session that finished meanwhile becomes current before the links
     with st.sidebar:
-        for path, label, icon in PAGES:
-            st.page_link(path, label=label, icon=icon)
+        st.html(_REPLACE_QUERY_CHANGES, unsafe_allow_javascript=True, width=1)
+        for path, label, icon, pid in PAGES:
+            st.page_link(path, label=label, icon=icon, query_params=view_params(pid))
         st.divider()
+    for text in pop_notices():
+        st.warning(text, icon=":material/link:")
+    linked_run_question()
+    if page != "train":  # the Train page shows its trainings itself (ui.training.training_panel)
+        sidebar_trainings()
+    sync(page)
+
+
+def dataset_or_stop():
+    """The sidebar's dataset picker and the loaded dataset; a dataset that fails to load stops the page."""
+    from ui.data import dataset_picker, get_dataset
+
+    name = dataset_picker()
+    try:
+        return get_dataset(name)
+    except ValueError as e:
+        st.error(str(e))
+        st.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import streamlit as st
@@ -10,39 +9,13 @@ import streamlit as st
 from cmh_core import plotting
 from cmh_core.experiment import Run
 from ui.runs import chance_maps, code_diagnostics
-from ui.state import RunKey, current_run, session_runs, set_current
+from ui.state import RunKey, apply, current_key, session_runs
 
-__all__ = ["live_progress", "show_run", "runs_table"]
+__all__ = ["show_run", "runs_table", "train_from_form", "PICK_WIDGET"]
+
+PICK_WIDGET = "current_pick"
 
 DIRECTIONS = {"I→T": "i2t", "T→I": "t2i"}
-
-
-def live_progress(total: int | None):
-    """A progress bar and a live curve; returns the ``callback(it, obj, elapsed, terms)`` feeding them.
-
-    The curve is the objective, or one line per loss term (with the total) for methods that report
-    the parts of their objective (deep methods). Both sit in one placeholder, ``callback.holder``;
-    empty it once training is done.
-    """
-    holder = st.empty()
-    box = holder.container()
-    bar = box.progress(0.0, text="Training…")
-    slot = box.empty()
-    history: list[list[float]] = []
-    loss_terms: list[dict[str, float]] = []
-    last = [0.0]
-
-    def callback(it: int, obj: float, elapsed: float, terms: dict[str, float] | None = None) -> None:
-        history.append([it, obj, elapsed])
-        loss_terms.append(dict(terms or {}))
-        frac = min(it / total, 1.0) if total else 0.5
-        bar.progress(frac, text=f"Iteration {it}{f' of {total}' if total else ''} · {elapsed:.1f} s")
-        if time.perf_counter() - last[0] > 0.25 or (total and it >= total):  # redraw at most 4×/s
-            last[0] = time.perf_counter()
-            slot.plotly_chart(_curve(history, loss_terms), key=f"live_{len(history)}")
-
-    callback.holder = holder
-    return callback
 
 
 def _curve(history: list, loss_terms: list):
@@ -100,33 +73,67 @@ def _diagnostics(key: RunKey, run: Run) -> None:
     right.plotly_chart(plotting.bit_correlation_figure(d["correlation"]), key="fig_corr")
 
 
+def _pick(labels: dict[str, RunKey]) -> None:
+    """Callback of the run picker: the picked run becomes current (`ui.state.follow`, "picked")."""
+    key = labels.get(st.session_state.get(PICK_WIDGET))
+    if key is not None:
+        apply("picked", key)
+
+
 def runs_table(dataset: str) -> None:
-    """This session's runs (method, params, mAP, time) and a picker for the current one."""
-    runs = [r for r in session_runs() if r["key"].dataset == dataset]
+    """This session's runs of ``dataset`` (method, params, mAP, time) and a picker for the current one.
+
+    The picker shows the current run on every draw (its widget value is set from the session
+    before it is drawn) and changes it only when the user picks: it never resets a newer run.
+    """
+    from ui.registry import registry
+
+    keys = [k for k in session_runs().runs if k.dataset == dataset]
+    runs = [(k, r) for k in keys if (r := registry().get(k)) is not None]
     if not runs:
         return
     st.subheader("This session's runs")
     rows: list[dict[str, Any]] = [
         {
-            "run": r["key"].label(),
-            "params": r["key"].params,
-            "mAP I→T": round(r["run"].map_i2t, 4),
-            "mAP T→I": round(r["run"].map_t2i, 4),
-            "fit s": round(r["run"].fit_seconds, 2),
+            "run": k.label(),
+            "params": k.params,
+            "mAP I→T": round(r.map_i2t, 4),
+            "mAP T→I": round(r.map_t2i, 4),
+            "fit s": round(r.fit_seconds, 2),
         }
-        for r in runs
+        for k, r in runs
     ]
     st.dataframe(rows, hide_index=True)
-    found = current_run(dataset)
-    labels = [r["key"].label() + ("" if r["key"].params == "{}" else f" {r['key'].params}") for r in runs]
-    index = next((j for j, r in enumerate(runs) if found and r["key"] == found[0]), len(runs) - 1)
-    pick = st.selectbox(
-        "Current run (used by Search and Code Map)",
-        range(len(runs)),
-        index=index,
-        format_func=labels.__getitem__,
-        key="current_pick",
+    labels = {k.label() + ("" if k.params == "{}" else f" {k.params}"): k for k, _ in runs}
+    current = current_key(dataset)
+    if current in labels.values():
+        st.session_state[PICK_WIDGET] = next(t for t, k in labels.items() if k == current)
+    st.selectbox(
+        "Current run (used by Search, Code Map and Failures)",
+        list(labels),
+        key=PICK_WIDGET,
+        on_change=_pick,
+        args=(labels,),
     )
-    if found is None or runs[pick]["key"] != found[0]:
-        set_current(runs[pick]["key"])
+
+
+def train_from_form(dataset: str, method: str, choice: dict[str, Any]) -> None:
+    """Queue the form's choice as a background training of this session (`ui.training.submit`).
+
+    It becomes the current run when done, on whichever page the session is then; a run the
+    server has already trained becomes current at once. A refused setting is shown on the page.
+    """
+    from cmh_core.methods import METHODS
+    from ui.training import collect, submit
+
+    try:
+        key = RunKey.make(
+            dataset, method, choice["n_bits"], choice["seed"], choice["params"], choice["unpaired"]
+        )
+    except ValueError as e:
+        st.error(f"{METHODS[method].name} could not be trained: {e}")
+        return
+    job = submit(key)
+    if not job.active:  # served from the registry: current now, page redrawn around it
+        collect()
         st.rerun()

@@ -1,122 +1,108 @@
-"""Training runs and the artefacts derived from them, cached by primitive `RunKey` fields.
+"""Training runs and the artefacts derived from them, cached by `RunKey`.
 
-A run's model lives in this session's state (`ui.state`); the codes, chance level, diagnostics
-and map coordinates it gives are deterministic functions of the key (same seed, same codes),
-so they are cached by the key's primitives and every page can be opened first: a page that
-finds no run retrains the URL's (or the default) choice.
+A run lives in the server's registry (`ui.registry`): trained once, it is found by every session,
+a link and a reload. The codes, chance level, diagnostics and map coordinates a run gives are
+deterministic functions of its key (same seed, same codes), so they are cached by the key
+(Streamlit hashes the frozen dataclass) and every page can be opened first: a page that finds no
+current run opens the default run (DCH, 32 bits, seed 0), from the registry when it is there.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from cmh_core.experiment import Run, run_experiment
+from cmh_core.experiment import Run
 from ui.data import get_dataset
-from ui.state import DEFAULT_BITS, DEFAULT_METHOD, RunKey, add_run, current_run, url_get
+from ui.registry import registry
+from ui.state import ASK, DEFAULT_BITS, DEFAULT_METHOD, UMAP_DONE, RunKey, apply, current_key, notice
 
 __all__ = [
-    "train",
     "ensure_run",
-    "run_codes",
+    "current_run",
+    "expected_seconds",
+    "codes_for",
     "chance_maps",
     "code_diagnostics",
     "map_coords",
     "map_codes",
+    "demo_example",
 ]
 
-ProgressFn = Callable[[int, float, float], None]
+# Training seconds until this server has timed the method itself: the deep methods are the slow ones
+# (README: DCMH 48.9 s per fit on tuxpaint at 32 bits; SDEH first builds its feature maps); the
+# shallow ones are assumed quick (README: RandomCodes 0.04 s, DCH 1.2 s; the others were not timed on
+# tuxpaint). A link to an untrained run above ASK_ABOVE_S asks before training.
+PRIOR_SECONDS = {"DCMH": 49.0, "SDEH": 60.0}
+OTHER_PRIOR_S = 3.0
+ASK_ABOVE_S = 10.0
 
 
-def train(key: RunKey, callback: ProgressFn | None = None) -> Run:
-    """Train and evaluate ``key`` on its dataset, store it as this session's current run.
+def expected_seconds(key: RunKey) -> float:
+    """Training time of ``key``: this server's median for the method (else `PRIOR_SECONDS`), scaled
+    by the iteration count the key asks for against the method's default."""
+    from cmh_core.methods import method_class
 
-    Raises
-    ------
-    ValueError
-        From the library (bad hyper-parameter, code length too large, ...): pages show it.
-    """
-    ds = get_dataset(key.dataset)
-    kw: dict[str, Any] = {"n_bits": key.n_bits, "seed": key.seed, "params": key.param_dict()}
-    _region_tokens_ready(ds, key)
-    if key.unpaired > 0:  # only branches with unpaired support accept the keyword
-        kw["unpaired"] = key.unpaired
-    run = run_experiment(ds, key.method, callback=callback, **kw)
-    add_run(key, run)
-    return run
+    base = registry().median_fit_seconds(key.dataset, key.method)
+    if base is None:
+        base = PRIOR_SECONDS.get(key.method, OTHER_PRIOR_S)
+    defaults = method_class(key.method)().get_params(deep=False)
+    for name in ("n_iter", "n_epochs"):
+        if name in key.param_dict() and defaults.get(name):
+            base *= max(float(key.param_dict()[name]) / float(defaults[name]), 0.0)
+    return base
 
 
-def _region_tokens_ready(ds, key: RunKey) -> None:
-    """Build a bundle's 7×7 feature-map cache under a progress bar before SDEH needs it.
-
-    SDEH's local image branch reads region tokens from an on-disk cache that is computed once per
-    bundled dataset (tens of seconds on 2 cores); without this the page would sit silent before
-    the first epoch. Other methods, ``local_tokens="chunks"`` and datasets without images skip it.
-    """
-    from cmh_core.datasets import feature_maps
-
-    params = key.param_dict()
-    if key.method != "SDEH" or not params.get("local_branch", True) or params.get("local_tokens") == "chunks":
-        return
-    if ds._thumbnail_loader is None or feature_maps.feature_map_path(ds).exists():
-        return
-    bar = st.progress(0.0, text="Computing the image feature maps once (cached on disk for later runs)…")
-
-    def step(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"Image feature maps: {done} of {total} images")
-
-    try:
-        feature_maps.load_feature_maps(ds, progress=step)
-    except ValueError:  # no EfficientNet-Lite0 features: SDEH falls back to vector chunks itself
-        pass
-    bar.empty()
-
-
-def url_key(dataset: str) -> RunKey:
-    """The run the URL asks for (method, bits, seed), default DCH at 32 bits, seed 0."""
-    return RunKey.make(
-        dataset,
-        url_get("method", DEFAULT_METHOD),
-        url_get("bits", DEFAULT_BITS, int),
-        url_get("seed", 0, int),
-    )
+def current_run(dataset: str) -> tuple[RunKey, Run] | None:
+    """The current ``(key, run)`` of ``dataset``, or None (also when the registry lost it)."""
+    key = current_key(dataset)
+    if key is None:
+        return None
+    run = registry().get(key)
+    if run is None:  # evicted from the bounded cache since: say so, the page opens another
+        notice(f"{key.label()} is no longer on the server (the run cache is bounded); train it again.")
+        return None
+    return key, run
 
 
 def ensure_run(dataset: str) -> tuple[RunKey, Run]:
-    """The current run for ``dataset``, training the URL's choice (or the default) if there is none.
+    """The current run of ``dataset``; else the default run (DCH, 32 bits, seed 0), trained if needed.
 
-    When it had to train, the page is told so (an ``st.info`` naming the run and its time).
-
-    Returns
-    -------
-    key, run
+    A link waiting for the user's yes (a long training) stops the page here instead.
     """
     found = current_run(dataset)
     if found is not None:
-        return found[0], found[1]
-    key = url_key(dataset)
-    try:
-        with st.spinner(f"No run yet in this session: training {key.label()}…"):
-            run = train(key)
-    except ValueError:  # a hand-edited URL with a bad method or code length: fall back
-        key = RunKey.make(dataset, DEFAULT_METHOD, DEFAULT_BITS, 0)
-        with st.spinner(f"Training the default method {key.label()}…"):
-            run = train(key)
+        return found
+    if st.session_state.get(ASK):
+        st.stop()  # the question is on the page (ui.frame); nothing to show before the answer
+    key = RunKey.make(dataset, DEFAULT_METHOD, DEFAULT_BITS, 0)
+    run = registry().get(key)
+    if run is None:
+        from ui.training import wait_here
+
+        try:
+            run = wait_here(key, f"No run yet in this session: training {key.label()}…")
+        except ValueError as e:
+            st.error(f"The default run {key.label()} could not be trained: {e}")
+            st.stop()
+        st.info(
+            f"No run in this session yet, so {key.label()} was trained ({run.fit_seconds:.1f} s). "
+            "Train another method on the Train page."
+        )
+        return key, run
+    apply("link", key)
     st.info(
-        f"No run in this session yet, so {key.label()} was trained ({run.fit_seconds:.1f} s). "
+        f"No run in this session yet, so {key.label()} was opened (trained earlier on this server). "
         "Train another method on the Train page."
     )
     return key, run
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def run_codes(
-    dataset: str, method: str, n_bits: int, seed: int, params: str, unpaired: float, _model
-) -> dict:
+def _codes(key: RunKey, _model) -> dict:
     """Packed query / database codes of a run (`cmh_core.evaluation.retrieval_codes`, learned protocol).
 
     An unpaired run learned its training codes in `cmh_core.datasets.unpair`'s row orders (what
@@ -125,19 +111,21 @@ def run_codes(
     from cmh_core.datasets import unpair
     from cmh_core.evaluation import retrieval_codes
 
-    ds = get_dataset(dataset)
-    index = unpair(ds, unpaired, random_state=seed) if unpaired else None
+    ds = get_dataset(key.dataset)
+    index = unpair(ds, key.unpaired, random_state=key.seed) if key.unpaired else None
     return retrieval_codes(_model, ds, "learned", train_index=index)
 
 
 def codes_for(key: RunKey, run: Run) -> dict[str, np.ndarray]:
-    """`run_codes` for a key (``image_query``, ``text_query``, ``image_database``, ``text_database``)."""
-    return run_codes(key.dataset, key.method, key.n_bits, key.seed, key.params, key.unpaired, run.model)
+    """Codes of a run: ``image_query``, ``text_query``, ``image_database``, ``text_database``."""
+    return _codes(key, run.model)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the chance level (RandomCodes)…")
 def chance_maps(dataset: str, n_bits: int, seed: int = 0) -> dict[str, float]:
     """mAP of RandomCodes at the same code length: the chance line of the Train page."""
+    from cmh_core.experiment import run_experiment
+
     run = run_experiment(get_dataset(dataset), "RandomCodes", n_bits=n_bits, seed=seed)
     return {"i2t": run.map_i2t, "t2i": run.map_t2i}
 
@@ -149,7 +137,7 @@ def map_codes(key: RunKey, run: Run) -> np.ndarray:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _diagnostics(dataset, method, n_bits, seed, params, unpaired, code_length: int, _codes) -> dict:
+def _diagnostics(key: RunKey, code_length: int, _codes) -> dict:
     from cmh_core.diagnostics import bit_diagnostics
 
     return bit_diagnostics(_codes, code_length)
@@ -157,16 +145,11 @@ def _diagnostics(dataset, method, n_bits, seed, params, unpaired, code_length: i
 
 def code_diagnostics(key: RunKey, run: Run) -> dict[str, Any]:
     """Bit balance, correlation, distinct codes and collisions over the database codes (both modalities)."""
-    k = key
-    return _diagnostics(
-        k.dataset, k.method, k.n_bits, k.seed, k.params, k.unpaired, run.model.code_length, map_codes(k, run)
-    )
+    return _diagnostics(key, run.model.code_length, map_codes(key, run))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _coords(
-    dataset, method, n_bits, seed, params, unpaired, how: str, code_length: int, _codes
-) -> np.ndarray:
+def _coords(key: RunKey, how: str, code_length: int, _codes) -> tuple[np.ndarray, float]:
     from cmh_core.projection import project_codes
 
     t0 = time.perf_counter()
@@ -176,28 +159,17 @@ def _coords(
 
 def map_coords(key: RunKey, run: Run, how: str = "pca") -> tuple[np.ndarray, float]:
     """2-D coordinates of `map_codes` by ``how`` ("pca" or "umap"), cached per run, and seconds taken."""
-    k = key
-    return _coords(
-        k.dataset,
-        k.method,
-        k.n_bits,
-        k.seed,
-        k.params,
-        k.unpaired,
-        how,
-        run.model.code_length,
-        map_codes(k, run),
-    )
+    return _coords(key, how, run.model.code_length, map_codes(key, run))
 
 
 def umap_ready(key: RunKey) -> bool:
     """Whether this session asked for UMAP of this run (it is then served from the cache)."""
-    return key in st.session_state.setdefault("cmh_umap_done", set())
+    return key in st.session_state.setdefault(UMAP_DONE, set())
 
 
 def mark_umap(key: RunKey) -> None:
     """Remember that UMAP of this run was computed in this session."""
-    st.session_state.setdefault("cmh_umap_done", set()).add(key)
+    st.session_state.setdefault(UMAP_DONE, set()).add(key)
 
 
 @st.cache_data(max_entries=4, show_spinner="Learning example codes (DCH, 32 bits)…")

@@ -8,11 +8,11 @@ from typing import Any
 import streamlit as st
 
 from cmh_core.methods import METHODS
-from ui.state import DEFAULT_BITS, DEFAULT_METHOD, url_get
+from ui.state import ASK, DEFAULT_BITS, DEFAULT_METHOD, current_key
+from ui.url import BIT_CHOICES
 
 __all__ = ["method_picker", "method_card", "training_form"]
 
-BIT_CHOICES = (16, 32, 64, 128)
 _FIDELITY_COLOUR = {
     "reference-code": "green",
     "reconstructed from abstract": "orange",
@@ -21,11 +21,13 @@ _FIDELITY_COLOUR = {
 
 
 def method_picker() -> str:
-    """Select box of the registered methods (default: the URL's, else DCH); returns the name."""
+    """Select box of the registered methods (first shown: the current run's, else DCH); returns the name."""
     names = list(METHODS)
-    current = url_get("method", DEFAULT_METHOD)
-    index = names.index(current) if current in names else names.index(DEFAULT_METHOD)
-    return st.selectbox("Method", names, index=index, key="train_method")
+    if st.session_state.get("train_method") not in names:
+        ask = st.session_state.get(ASK)  # a link's run waiting for the user's yes, else the current one
+        current = ask["key"] if ask else current_key()
+        st.session_state["train_method"] = current.method if current else DEFAULT_METHOD
+    return st.selectbox("Method", names, key="train_method")
 
 
 def method_card(name: str) -> None:
@@ -107,7 +109,8 @@ def training_form(name: str) -> dict[str, Any] | None:
     if notes:
         st.caption(" ".join(notes))
     with st.form(f"train_form_{name}"):
-        bits = url_get("bits", DEFAULT_BITS, int)
+        current = current_key()  # the form starts from the run on show (a link's, say)
+        bits = current.n_bits if current else DEFAULT_BITS
         n_bits = st.segmented_control(
             "Code length (bits)",
             BIT_CHOICES,
@@ -122,7 +125,9 @@ def training_form(name: str) -> dict[str, Any] | None:
             for j, (p, d) in enumerate(defaults.items()):
                 with cols[j % len(cols)]:
                     params[p] = _param_widget(cls, p, d, key=f"hp_{name}_{p}")
-        seed = int(st.number_input("Seed", value=url_get("seed", 0, int), step=1, min_value=0, key="seed"))
+        seed = int(
+            st.number_input("Seed", value=current.seed if current else 0, step=1, min_value=0, key="seed")
+        )
         unpaired = 0.0
         if cls.supports_unpaired:
             on = st.toggle("Unpaired training data", key="unpaired_switch")
