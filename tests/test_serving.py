@@ -194,3 +194,35 @@ def test_missing_pymilvus_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pymilvus", None)  # import pymilvus now raises ImportError
     with pytest.raises(ImportError, match=r"\[milvus\]"):
         MilvusStore(tmp_path / "x.db", 64)
+
+
+@pytest.mark.slow
+def test_cmh_index_then_query_finds_a_captions_own_image(tmp_path, capsys):
+    from cmh_core.cli import main
+    from cmh_core.datasets import load_dataset
+
+    ds = load_dataset("tuxpaint")
+    row = int(ds.split.database[0])  # the first database item, whatever its caption
+    uri = str(tmp_path / "codes.db")
+    assert main(["index", "--method", "DCH", "--bits", "64", "--store", "milvus", "--uri", uri]) == 0
+    assert "added 1260 codes" in capsys.readouterr().out
+    assert main(["query", "--uri", uri, "--text", ds.texts[row]]) == 0
+    out = capsys.readouterr().out.splitlines()
+    hits = [int(line.split()[2]) for line in out[2:]]
+    assert len(hits) == 10 and row in hits  # the caption's own image is in the top 10
+    # the saved model rebuilds the same store on FAISS, which answers identically
+    folder = str(tmp_path / "faiss")
+    model = uri + ".model.npz"
+    assert main(["index", "--model", model, "--store", "faiss", "--uri", folder]) == 0
+    capsys.readouterr()
+    assert main(["query", "--uri", folder, "--text", ds.texts[row]]) == 0
+    assert [int(line.split()[2]) for line in capsys.readouterr().out.splitlines()[2:]] == hits
+
+
+def test_cmh_query_errors_are_one_line(tmp_path, capsys):
+    from cmh_core.cli import main
+
+    assert main(["query", "--uri", str(tmp_path / "none.db"), "--text", "a koala"]) == 2
+    assert "cmh index" in capsys.readouterr().err
+    assert main(["index", "--uri", str(tmp_path / "x.db")]) == 2
+    assert "--method" in capsys.readouterr().err
