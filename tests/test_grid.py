@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from cmh_core import comparison
@@ -73,3 +74,36 @@ def test_bad_grid_settings_are_value_errors(ds):
         run_comparison(ds, METHODS, BITS, 1, n_jobs=0)
     with pytest.raises(ValueError, match="scheduler"):
         run_comparison(ds, METHODS, BITS, 1, n_jobs=2, scheduler="nowhere")
+
+
+@pytest.mark.slow
+def test_a_killed_bench_resumes_with_cache_and_trains_only_the_missing_runs(ds, sequential, tmp_path):
+    """`cmh bench --cache` killed (SIGKILL) after 3 runs finished; the rerun trains the other 5."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cmh_core.datasets import save_benchmark_file
+
+    data = save_benchmark_file(ds, tmp_path / "grid.npz")
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-m", "cmh_core", "bench", "--dataset", str(data), "--methods", *METHODS,
+           "--bits", "16", "32", "--seeds", "2", "--cache", str(cache), "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while len(RunCache(cache).entries()) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # mid-grid, no clean-up
+    finally:
+        proc.wait()
+    done = len(RunCache(cache).entries())
+    assert 3 <= done < 8, done
+    rerun = subprocess.run([*cmd, "--jobs", "2"], capture_output=True, text=True, timeout=900, check=True)
+    out = rerun.stdout
+    assert f"{done} run(s) reused, {8 - done} trained" in out  # only the missing runs trained
+    assert len(RunCache(cache).entries()) == 8
+    dch16 = np.mean([r.map_i2t for r in sequential.runs if (r.method, r.n_bits) == ("DCH", 16)])
+    assert f"| DCH | {dch16:.3f} ± " in out  # the table holds the sequential grid's numbers

@@ -226,3 +226,21 @@ def test_cmh_query_errors_are_one_line(tmp_path, capsys):
     assert "cmh index" in capsys.readouterr().err
     assert main(["index", "--uri", str(tmp_path / "x.db")]) == 2
     assert "--method" in capsys.readouterr().err
+
+
+def test_milvus_lite_export_reopens_with_the_runs_database_codes(tmp_path):
+    from cmh_core.datasets import make_synthetic
+    from cmh_core.experiment import run_experiment
+    from cmh_core.exports import milvus_lite_bytes, run_codes
+
+    ds = make_synthetic(n=300, d_img=24, d_txt=16, n_labels=6, random_state=1)
+    run = run_experiment(ds, "CCA-ITQ", n_bits=16)
+    codes = run_codes(run, ds)
+    path = tmp_path / "export.db"
+    path.write_bytes(milvus_lite_bytes(codes, ds.split.database))
+    with MilvusStore(path) as store:
+        assert store.n_bits == 16 and store.count("image") == store.count("text") == len(ds.split.database)
+        D, I = store.search(codes["image_query"], 5, modality="text")  # I→T, as the run evaluated it
+        D_ref, I_ref = hamming.search(codes["image_query"], codes["text_database"], 5)
+        np.testing.assert_array_equal(D, D_ref)
+        np.testing.assert_array_equal(I, np.asarray(ds.split.database)[I_ref])
