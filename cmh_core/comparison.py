@@ -398,7 +398,7 @@ def run_comparison(
         run = lookup(m, b, s) if lookup is not None else None
         if run is None and store is not None:
             key = RunKey.make(ds.name, m, b, s, by_name.get(m.lower()), unpaired, protocol)
-            run = store.get(key, fingerprint, with_model=False)
+            run = store.get(key, fingerprint)  # with its model when saved: the app shows it
         if run is not None:
             _finish(i, run, True)
         elif parallel:
