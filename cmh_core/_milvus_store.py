@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cmh_core._store_base import CodeStore, _check_modality, _check_radius, _rank_ranges, _rank_rows
 from cmh_core.hamming import _check_k
-from cmh_core.serving import CodeStore, _check_modality, _check_radius, _rank_ranges, _rank_rows
 
 __all__ = ["MilvusStore", "MILVUS_EXTRA"]
 
