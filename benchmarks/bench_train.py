@@ -17,6 +17,11 @@ before (``scipy.linalg.svd``) against the exact top-r solver now in `top_singula
     python benchmarks/bench_train.py                            # all methods, n = 20,000 and 40,000
     python benchmarks/bench_train.py --methods DCH --n 5000 --repeat 3
     python benchmarks/bench_train.py --before-after --n 5000 --repeat 5
+    python benchmarks/bench_train.py --rss --n 186000 --shallow  # NUS-WIDE size: fit s, peak RSS
+
+``--rss`` (issue 20) fits each method once at n in a fresh child process and reports the fit
+seconds and the child's peak resident set (``ru_maxrss``: data + model + every temporary), against
+the goal of <= 60 s and <= 8 GB per shallow method on the 2-core machine.
 """
 
 from __future__ import annotations
@@ -160,6 +165,53 @@ def before_after_table(args, data: tuple) -> list[str]:
     ]
 
 
+RSS_GOAL_S, RSS_GOAL_GB = 60.0, 8.0
+DEEP = ("DCMH", "SDEH")
+
+
+def _child(name: str, n: int, n_bits: int, threads: int) -> None:
+    """One fit in this (fresh) process; prints ``fit_s peak_rss_bytes input_rss_bytes``."""
+    import resource
+
+    ds = make_synthetic(n=n, d_img=1280, d_txt=1000, n_labels=24, random_state=0, query_fraction=0.01)
+    data = (ds.image_features, ds.text_features, ds.labels)
+    del ds
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with threadpool_limits(threads):
+        t = _fit_seconds(name, data, BITS_OVERRIDE.get(name, n_bits))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"RESULT {t:.3f} {peak} {before}", flush=True)
+
+
+def rss_table(args) -> list[str]:
+    import os
+    import subprocess
+
+    rows = []
+    for name in args.methods:
+        cmd = [sys.executable, __file__, "--child", name, "--n", str(args.n), "--bits", str(args.bits)]
+        cmd += ["--threads", str(args.threads)]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=os.environ)
+            line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT")), None)
+            if line is None:
+                err = (out.stderr.strip().splitlines() or ["no output"])[-1]
+                rows.append(f"| {name} | failed: {err[:120]} | | | **no** |")
+            else:
+                t, peak, before = (float(x) for x in line.split()[1:])
+                ok = "yes" if t <= RSS_GOAL_S and peak <= RSS_GOAL_GB * 2**30 else "**no**"
+                rows.append(f"| {name} | {t:.1f} | {peak / 2**30:.2f} | {before / 2**30:.2f} | {ok} |")
+        except subprocess.TimeoutExpired:
+            rows.append(f"| {name} | > {args.timeout:.0f} (stopped) | | | **no** |")
+        print(rows[-1], flush=True)
+    return [
+        f"| method | fit s, n = {args.n:,} | peak RSS GiB | of which data before fit, GiB | "
+        f"meets goal (≤ {RSS_GOAL_S:.0f} s, ≤ {RSS_GOAL_GB:.0f} GB) |",
+        "|---|---:|---:|---:|---|",
+        *rows,
+    ]
+
+
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", nargs="+", default=list(METHODS))
@@ -169,7 +221,25 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--threads", type=int, default=2, help="BLAS threads (the target is for 2 cores)")
     p.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     p.add_argument("--before-after", action="store_true", help="only the before/after table of issue 8")
+    p.add_argument("--rss", action="store_true", help="one fit per method in a child: fit s and peak RSS")
+    p.add_argument("--shallow", action="store_true", help=f"leave out the deep methods {DEEP}")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds before a --rss child is stopped")
+    p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.child:
+        _child(args.child, args.n, args.bits, args.threads)
+        return ""
+    if args.shallow:
+        args.methods = [m for m in args.methods if m not in DEEP]
+    if args.rss:
+        head = (
+            f"Synthetic n = {args.n:,} (1280-d image, 1000-d text, 24 labels), {args.bits} bits, "
+            f"{args.threads} BLAS threads, one fit per method in a fresh process"
+        )
+        table = "\n".join([head + ".", "", *rss_table(args)])
+        print()
+        print(table)
+        return table
     if args.repeat < 1:
         p.error(f"--repeat must be at least 1, got {args.repeat}")
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m cmh_core`` (or ``cmh``) with the commands bench, train, report,
+"""Command line: ``python -m cmh_core`` (or ``cmh``) with the commands bench, train, report, index, query,
 export, datasets and methods.
 
 ``bench`` trains every chosen method at every code length and seed on one dataset and prints a
@@ -13,13 +13,14 @@ Every error is one line ``error: ...`` on stderr with exit status 2, never a tra
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
+
+from cmh_core._catalogue import _catalogue_from_source, method_catalogue  # noqa: F401 (tests use it)
 
 __all__ = ["format_table", "main", "method_catalogue"]
 
@@ -43,71 +44,6 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(_EXIT_USAGE)
 
 
-# --------------------------------------------------------------------------------- method catalogue
-def _literal_class_attrs(module: Path, class_name: str) -> dict:
-    """Literal class attributes (``name``, ``fidelity``, ``paper``) of a class, read from its source."""
-    tree = ast.parse(module.read_text(encoding="utf-8"))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
-    attrs = {}
-    for node in cls.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
-        if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
-            if target.id in ("fidelity", "paper"):
-                attrs[target.id] = ast.literal_eval(node.value)
-    if "fidelity" not in attrs:
-        raise ValueError(f"{class_name} declares no literal fidelity")
-    return attrs
-
-
-def _catalogue_from_source(package: Path) -> list[dict[str, str]]:
-    """Read the METHODS registry and each class's literal attributes without importing them."""
-    tree = ast.parse((package / "__init__.py").read_text(encoding="utf-8"))
-    modules, registry = {}, None
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cmh_core.methods."):
-            for alias in node.names:
-                modules[alias.asname or alias.name] = node.module.rsplit(".", 1)[1]
-        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
-        if isinstance(target, ast.Name) and target.id == "METHODS" and isinstance(node.value, ast.Dict):
-            registry = node.value
-    if registry is None:
-        raise ValueError("no literal METHODS dict")
-    out = []
-    for key, value in zip(registry.keys, registry.values, strict=True):
-        name, cls_name = ast.literal_eval(key), value.id  # type: ignore[union-attr]
-        attrs = _literal_class_attrs(package / f"{modules[cls_name]}.py", cls_name)
-        out.append(_entry(name, attrs["fidelity"], attrs.get("paper") or {}))
-    return out
-
-
-def _entry(name: str, fidelity: str, paper: dict) -> dict[str, str]:
-    return {
-        "name": name,
-        "fidelity": fidelity,
-        "idea": paper.get("idea", ""),
-        "title": paper.get("title", ""),
-    }
-
-
-def method_catalogue() -> list[dict[str, str]]:
-    """Registered methods in registry order: ``name, fidelity, idea, title`` for each.
-
-    Read from the methods' source files (their literal class attributes) so that listing them
-    does not import scikit-learn (about 1 s); falls back to importing `cmh_core.methods` when a
-    class attribute is not a literal.
-
-    Returns
-    -------
-    list of dict
-    """
-    try:
-        return _catalogue_from_source(Path(__file__).resolve().parent / "methods")
-    except (OSError, SyntaxError, ValueError, KeyError, AttributeError, StopIteration, TypeError):
-        from cmh_core.methods import METHODS
-
-        return [_entry(n, c.fidelity, getattr(c, "paper", {}) or {}) for n, c in METHODS.items()]
-
-
 # ------------------------------------------------------------------------------------------ parser
 def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     names = ", ".join(m["name"] for m in method_catalogue())
@@ -129,6 +65,9 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     b.add_argument("--csv", type=Path, help="write one row per run to this CSV file")
     b.add_argument("--json", type=Path, help="write every run record (with curves) to this JSON file")
     b.add_argument("--no-progress", action="store_true", help="print no progress on stderr")
+    b.add_argument("--jobs", type=int, default=1, help="local processes (one BLAS thread each); default 1")
+    b.add_argument("--scheduler", help="'local' (a Dask LocalCluster of --jobs workers) or tcp://host:8786")
+    b.add_argument("--cache", type=Path, help="run cache folder: skip finished runs, store new ones")
 
     t = sub.add_parser(
         "train",
@@ -155,6 +94,9 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     e.add_argument("--dataset", default="tuxpaint", help="bundled name, 'synthetic', or a benchmark file")
     e.add_argument("--out", type=Path, required=True, help="the file to write; the format follows its suffix")
 
+    from cmh_core._cli_serving import add_parsers
+
+    add_parsers(sub, names)
     sub.add_parser("datasets", help="list the datasets that load by name")
     m = sub.add_parser("methods", help="list the registered methods with their fidelity and idea")
     m.add_argument("--markdown", action="store_true", help="print the README's methods table (Markdown)")
@@ -249,9 +191,12 @@ def _bench(args: argparse.Namespace) -> int:
         elif hasattr(bar, "update"):
             bar.update(1)
 
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     cmp = run_comparison(
         ds, list(dict.fromkeys(m for m, _ in combos)), args.bits, args.seeds,
         protocol=args.protocol, unpaired=args.unpaired, progress=_step,
+        n_jobs=args.jobs, scheduler=args.scheduler, cache=args.cache,
     )  # fmt: skip
     if hasattr(bar, "close"):
         bar.close()
@@ -261,6 +206,8 @@ def _bench(args: argparse.Namespace) -> int:
         f"protocol '{args.protocol}', {args.seeds} seed(s)\n"
     )
     print(cmp.table())
+    if args.cache is not None:
+        print(f"\nrun cache {args.cache}: {cmp.reused} run(s) reused, {len(cmp.runs) - cmp.reused} trained")
     if skipped:
         print("\nnot run (the method refuses these settings):\n" + "\n".join(f"- {n}" for n in skipped))
     if args.csv:
@@ -435,7 +382,14 @@ def _methods(markdown: bool = False) -> int:
     return 0
 
 
+def _serving(args: argparse.Namespace) -> int:
+    from cmh_core import _cli_serving
+
+    return (_cli_serving.index_command if args.command == "index" else _cli_serving.query_command)(args)
+
+
 _COMMANDS = {"bench": _bench, "train": _train, "report": _report, "export": _export}
+_COMMANDS.update(index=_serving, query=_serving)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -465,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `cmh methods | head`: the reader left; stay quiet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (ValueError, OSError, EOFError, MemoryError) as e:
+    except (ValueError, OSError, EOFError, MemoryError, ImportError) as e:  # ImportError: a missing extra
         print(f"error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
         return _EXIT_USAGE
     except KeyboardInterrupt:

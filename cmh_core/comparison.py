@@ -12,12 +12,14 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cmh_core.datasets import CrossModalDataset, load_dataset
 from cmh_core.experiment import Run, run_experiment
+from cmh_core.runcache import RunCache, RunKey, dataset_fingerprint
 
 __all__ = ["Comparison", "format_table", "plan_comparison", "run_comparison", "run_row"]
 
@@ -300,6 +302,9 @@ def run_comparison(
     lookup: Lookup | None = None,
     progress: Progress | None = None,
     starting: Starting | None = None,
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+    cache: RunCache | str | Path | None = None,
 ) -> Comparison:
     """Train and evaluate every (method, bits, seed) of the grid with `run_experiment`.
 
@@ -321,10 +326,22 @@ def run_comparison(
         ``lookup(method, n_bits, seed)`` returns an earlier `Run` of the same settings (the
         app's session runs) to reuse instead of training, or None.
     progress : callable, optional
-        ``progress(done, total, run, reused)`` after each cell.
+        ``progress(done, total, run, reused)`` after each cell; in parallel grids as each run's
+        future finishes (``done`` counts finished runs, not grid positions).
     starting : callable, optional
         ``starting(i, total, method, n_bits, seed)`` before cell ``i`` (1-based) is looked up or
-        trained, so a caller can name the run it is waiting for.
+        trained (submitted, in parallel grids), so a caller can name the run it is waiting for.
+    n_jobs : int
+        1 (default): train in this process. More: train on ``n_jobs`` local processes, one
+        BLAS thread each (or on that many `LocalCluster` workers with ``scheduler="local"``).
+    scheduler : None, "local" or str
+        ``"local"`` starts a Dask `LocalCluster` for the grid; ``"tcp://host:8786"`` uses a
+        running Dask cluster (its workers load the dataset by name or path, or get the object).
+        Results are the runs the sequential grid gives, in grid order.
+    cache : RunCache or path, optional
+        A `cmh_core.runcache.RunCache` (or its folder): cells it holds for this dataset's
+        fingerprint are reused, every trained cell is stored as soon as it finishes, so an
+        interrupted grid resumes and caches of several machines merge (copy the folders).
 
     Returns
     -------
@@ -355,18 +372,46 @@ def run_comparison(
         unpaired=float(unpaired),
         skipped=skipped,
     )
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive number of processes, got {n_jobs!r}; e.g. n_jobs=2")
+    store = RunCache(cache) if isinstance(cache, str | Path) else cache
+    fingerprint = dataset_fingerprint(ds) if store is not None else ""
     jobs = [(m, b, s) for m, b in combos for s in seed_list]
-    for i, (m, b, s) in enumerate(jobs, 1):
-        if starting is not None:
-            starting(i, len(jobs), m, b, s)
-        run = lookup(m, b, s) if lookup is not None else None
-        reused = run is not None
-        if run is None:
-            run = run_experiment(
-                ds, m, n_bits=b, seed=s, params=by_name.get(m.lower()), protocol=protocol, unpaired=unpaired
-            )
-        cmp.runs.append(run)
+    runs: list[Run | None] = [None] * len(jobs)
+    todo: list[tuple[int, str, int, int, Any]] = []
+    done = 0
+
+    def _finish(i: int, run: Run, reused: bool) -> None:
+        nonlocal done
+        runs[i], done = run, done + 1
         cmp.reused += int(reused)
+        if store is not None and not reused:  # stored at once: a killed grid keeps what finished
+            store.put(RunKey.make(ds.name, *jobs[i], by_name.get(jobs[i][0].lower()), unpaired, protocol),
+                      fingerprint, run)  # fmt: skip
         if progress is not None:
-            progress(i, len(jobs), run, reused)
+            progress(done, len(jobs), run, reused)
+
+    parallel = n_jobs > 1 or scheduler is not None
+    for i, (m, b, s) in enumerate(jobs):
+        if starting is not None:
+            starting(i + 1, len(jobs), m, b, s)
+        run = lookup(m, b, s) if lookup is not None else None
+        if run is None and store is not None:
+            key = RunKey.make(ds.name, m, b, s, by_name.get(m.lower()), unpaired, protocol)
+            run = store.get(key, fingerprint)  # with its model when saved: the app shows it
+        if run is not None:
+            _finish(i, run, True)
+        elif parallel:
+            todo.append((i, m, b, s, by_name.get(m.lower())))
+        else:
+            _finish(i, run_experiment(ds, m, n_bits=b, seed=s, params=by_name.get(m.lower()),
+                                      protocol=protocol, unpaired=unpaired), False)  # fmt: skip
+    if todo:
+        from cmh_core._grid import run_cells
+
+        ref = dataset if isinstance(dataset, str) else ds
+        for i, run in run_cells(ref, todo, n_jobs=n_jobs, scheduler=scheduler, protocol=protocol,
+                                unpaired=unpaired):  # fmt: skip
+            _finish(i, run, False)
+    cmp.runs = [r for r in runs if r is not None]
     return cmp

@@ -10,7 +10,8 @@ package's help and without pickle:
   (``np.load(f, allow_pickle=False)``, keys in `codes_npz`);
 * model ``.npz`` = ``model.save`` (`cmh_core.methods.load_model` reloads it);
 * FAISS index = `cmh_core.hamming.write_faiss_index` of one modality's database codes
-  (``faiss.read_index_binary``; row ``i`` is the ``i``-th id of ``<modality>_database_ids``).
+  (``faiss.read_index_binary``; row ``i`` is the ``i``-th id of ``<modality>_database_ids``);
+* Milvus Lite database = both modalities' database codes (`milvus_lite_bytes`, optional extra).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "codes_npz",
     "model_bytes",
     "faiss_index_bytes",
+    "milvus_lite_bytes",
     "write_exports",
 ]
 
@@ -220,6 +222,30 @@ def faiss_index_bytes(codes) -> bytes:
 
     with tempfile.TemporaryDirectory() as tmp:
         return write_faiss_index(codes, Path(tmp) / "codes.index").read_bytes()
+
+
+def milvus_lite_bytes(codes: dict[str, np.ndarray], database_rows) -> bytes:
+    """A Milvus Lite database of the run's database codes, both modalities, as file bytes.
+
+    Open it with ``cmh_core.serving.MilvusStore("codes.db")`` (or ``pymilvus.MilvusClient``,
+    collection ``cmh_codes``: fields ``seq``, ``item`` = dataset row, ``modality``, ``code``).
+    Needs the optional extra: ``pip install '.[milvus]'``.
+
+    Parameters
+    ----------
+    codes : dict
+        `run_codes` output (``"image_database"``, ``"text_database"``: (n_database, n_bytes) uint8).
+    database_rows : array-like of int, shape (n_database,)
+        Dataset rows of the database items (``dataset.split.database``), stored as ids.
+    """
+    from cmh_core.serving import MilvusStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "codes.db"
+        with MilvusStore(path, 8 * codes["image_database"].shape[1]) as store:
+            for m in ("image", "text"):
+                store.add(np.asarray(database_rows), codes[f"{m}_database"], m)
+        return path.read_bytes()
 
 
 def write_exports(run: Run, dataset, folder: str | Path) -> dict[str, Path]:

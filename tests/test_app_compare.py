@@ -17,7 +17,7 @@ PAGE = "pages/6_Compare.py"
 TIMEOUT = 120  # the test machine is shared and loaded; the default grid trains 4 runs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def trainings():
     """Count the grid's trainings: every call of `run_experiment` made by `run_comparison`."""
     calls: list[tuple] = []
@@ -29,6 +29,8 @@ def trainings():
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cmh_core.comparison, "run_experiment", counted)
+        mp.setenv("CMH_COMPARE_JOBS", "1")  # trainings are counted in this process
+        mp.setenv("CMH_COMPARE_CACHE", "0")  # and none come from an earlier session's disk cache
         yield calls
 
 

@@ -10,6 +10,7 @@ browser shows its results at once. The comparison itself is kept as `Comparison.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import streamlit as st
@@ -18,6 +19,7 @@ from cmh_core import plotting
 from cmh_core.comparison import Comparison, Lookup, run_comparison
 from cmh_core.experiment import Run
 from cmh_core.methods import METHODS
+from cmh_core.runcache import RunCache
 from ui.data import get_dataset
 from ui.exports import comparison_downloads
 from ui.registry import registry
@@ -179,6 +181,8 @@ def run_grid(dataset: str, choice: dict[str, Any]) -> Comparison | None:
             lookup=make_lookup(dataset, choice["protocol"], choice.get("unpaired", 0.0)),
             progress=progress,
             starting=starting,
+            n_jobs=int(os.environ.get("CMH_COMPARE_JOBS", min(2, os.cpu_count() or 1))),  # local processes
+            cache=None if os.environ.get("CMH_COMPARE_CACHE") == "0" else RunCache(),  # the shared run cache
         )
     except ValueError as e:
         bar.empty()

@@ -60,7 +60,7 @@ def _button(col, label: str, data: Callable[[], Any], name: str, mime: str, key:
 
 
 def run_downloads(key: RunKey, run: Run, ds: CrossModalDataset) -> None:
-    """Download buttons of a run: metrics CSV / JSON, codes, model, FAISS indexes, HTML report.
+    """Download buttons of a run: metrics CSV / JSON, codes, model, FAISS indexes, Milvus Lite, HTML report.
 
     Parameters
     ----------
@@ -91,6 +91,9 @@ def run_downloads(key: RunKey, run: Run, ds: CrossModalDataset) -> None:
         ("faiss_image", "FAISS index (images)", lambda: exports.faiss_index_bytes(codes()["image_database"]),
          f"{stem}_image_database.faissindex", _BIN,
          "database image codes as a FAISS binary index; search it with caption codes"),
+        ("milvus", "Milvus Lite database", lambda: exports.milvus_lite_bytes(codes(), ds.split.database),
+         f"{stem}_codes.db", _BIN, "image and caption database codes in one Milvus Lite file (ids = dataset "
+         "rows): cmh_core.serving.MilvusStore(path); needs pip install '.[milvus]'"),
         ("html", "HTML report", lambda: _report(run, ds, chance), f"{stem}_report.html", "text/html",
          "one self-contained file (about 5 MB) with the figures and a query gallery; opens offline"),
     ]  # fmt: skip
