@@ -69,8 +69,8 @@ def _upload(page, path: Path) -> None:
     page.locator(".st-key-upload input[type='file']").set_input_files(str(path))
     wait_idle(page, T_PAGE)
     page.wait_for_selector("text=your query", timeout=T_PAGE)
-    # results of an image query are captions: only they say "of <n> captions"
-    page.wait_for_selector("text=/Top \\d+ of \\d+ captions/", timeout=T_ACTION)
+    # results of an image query are captions: only they say "of <n> texts"
+    page.wait_for_selector("text=/Top \\d+ of \\d+ texts/", timeout=T_ACTION)
     wait_idle(page)
 
 
@@ -106,13 +106,17 @@ def test_hostile_uploads_and_markdown_caption(server, pngs):
             wait_idle(page)
             page.locator(".st-key-custom_add_text button").click()
             wait_idle(page, T_PAGE)
-            page.wait_for_selector("text=Added your caption", timeout=T_ACTION)
+            # the message sits in the "Add your own item" expander, closed again by the rerun
+            page.wait_for_selector("text=Added your caption", state="attached", timeout=T_ACTION)
             assert_no_exception(page, "Search (markdown caption)")
             page.wait_for_timeout(2000)  # give a rendered <img> time to ask for its source
-            text = main_text(page)
-            assert CAPTION in text, "the caption is not shown verbatim"
+            text = main_text(page)  # the "yours in this ranking" line quotes the caption
+            assert f"“{CAPTION}”" in text, "the caption is not shown verbatim"
             assert page.locator(f"img[src*='{HOST}']").count() == 0
             screenshot(page, "hostile_markdown_caption")
+        except Exception:
+            screenshot(page, "failure_hostile_browser")
+            raise
         finally:
             context.close()
             browser.close()
