@@ -108,10 +108,16 @@ def test_hostile_uploads_and_markdown_caption(server, pngs):
             wait_idle(page, T_PAGE)
             # the message sits in the "Add your own item" expander, closed again by the rerun
             page.wait_for_selector("text=Added your caption", state="attached", timeout=T_ACTION)
+            wait_idle(page, T_PAGE)  # the add reruns the page (image features again): let it finish
+            # the "yours in this ranking" line quotes the caption verbatim, as typed
+            page.wait_for_function(
+                "c => document.querySelector(\"[data-testid='stMain']\").innerText.includes(c)",
+                arg=f"“{CAPTION}”",
+                timeout=T_PAGE,
+            )
             assert_no_exception(page, "Search (markdown caption)")
             page.wait_for_timeout(2000)  # give a rendered <img> time to ask for its source
-            text = main_text(page)  # the "yours in this ranking" line quotes the caption
-            assert f"“{CAPTION}”" in text, "the caption is not shown verbatim"
+            assert f"“{CAPTION}”" in main_text(page)
             assert page.locator(f"img[src*='{HOST}']").count() == 0
             screenshot(page, "hostile_markdown_caption")
         except Exception:
