@@ -167,6 +167,7 @@ def _progress(jobs: list, quiet: bool):
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from cmh_core._io import atomic_write_text
     from cmh_core.comparison import plan_comparison, run_comparison
     from cmh_core.datasets import load_dataset
 
@@ -211,11 +212,11 @@ def _bench(args: argparse.Namespace) -> int:
     if skipped:
         print("\nnot run (the method refuses these settings):\n" + "\n".join(f"- {n}" for n in skipped))
     if args.csv:
-        Path(args.csv).write_text(cmp.to_csv(), encoding="utf-8")
+        atomic_write_text(args.csv, cmp.to_csv())  # temporary file + rename: never half a CSV
         print(f"\nwrote {len(rows)} rows to {args.csv}")
     if args.json:
         records = [r.to_dict() for r in cmp.runs]
-        args.json.write_text(json.dumps(records, indent=1), encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(records, indent=1))
         print(f"wrote {len(records)} run records to {args.json}")
     return 0
 

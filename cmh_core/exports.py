@@ -260,9 +260,12 @@ def write_exports(run: Run, dataset, folder: str | Path) -> dict[str, Path]:
     dict
         ``{file name: path written}``.
     """
+    from cmh_core._io import atomic_write_bytes, check_writable_folder
+
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"cannot write exports into {str(folder)!r}: no such folder; create it first")
+    check_writable_folder(folder, "the exports")  # a full or read-only disk, before any work
     codes = run_codes(run, dataset)
     payloads: dict[str, str | bytes] = {
         "metrics.csv": metrics_csv(run),
@@ -272,12 +275,13 @@ def write_exports(run: Run, dataset, folder: str | Path) -> dict[str, Path]:
         "text_database.faissindex": faiss_index_bytes(codes["text_database"]),
         "image_database.faissindex": faiss_index_bytes(codes["image_database"]),
     }
-    out = {}
-    for name, data in payloads.items():
-        path = folder / name
-        if isinstance(data, str):
-            path.write_text(data, encoding="utf-8")
-        else:
-            path.write_bytes(data)
-        out[name] = path
+    out: dict[str, Path] = {}
+    try:  # each file atomically; on a failure the ones already written go too (no half export)
+        for name, data in payloads.items():
+            raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
+            out[name] = atomic_write_bytes(folder / name, raw)
+    except BaseException:
+        for path in out.values():
+            path.unlink(missing_ok=True)
+        raise
     return out

@@ -33,6 +33,8 @@ __all__ = [
     "MISSING_DISTANCE",
 ]
 
+#: ``search`` pads up to this many columns when ``k`` exceeds the database; beyond, k is clipped.
+_MAX_PADDED_K = 1024
 #: Distance reported for the padding slots when ``k`` exceeds the database size (as FAISS).
 MISSING_DISTANCE: int = int(np.iinfo(np.int32).max)
 
@@ -288,7 +290,9 @@ def search(
         Packed codes of the same length; the database may be empty.
     k : int
         Number of neighbours, ``k >= 1``. When ``k > n_db`` the last ``k - n_db`` slots are
-        padding, as in FAISS: ``I = -1`` and ``D = MISSING_DISTANCE`` (``2**31 - 1``).
+        padding, as in FAISS: ``I = -1`` and ``D = MISSING_DISTANCE`` (``2**31 - 1``); the
+        padding is clipped so that the result holds at most ``max(n_db, 1024)`` columns (a
+        ``k = 10**9`` would otherwise allocate gigabytes of padding).
     backend : {"auto", "faiss", "numpy"}
         ``"faiss"`` scans with ``faiss.IndexBinaryFlat``'s heap scan (whose kept set is the
         first k in ``(distance, index)`` order) and re-sorts each tie group by index; FAISS's
@@ -307,7 +311,7 @@ def search(
         For non-uint8 or non-2-D codes, different code lengths, or ``k < 1``.
     """
     q, db = _check_pair(queries, database)
-    k = _check_k(k)
+    k = min(_check_k(k), max(db.shape[0], _MAX_PADDED_K))  # clip the padding, never real neighbours
     if backend not in ("auto", "faiss", "numpy"):
         raise ValueError(f"backend must be 'auto', 'faiss' or 'numpy', got {backend!r}")
     n_q, n_db = q.shape[0], db.shape[0]
@@ -411,6 +415,15 @@ def write_faiss_index(codes, path: str | os.PathLike) -> Path:
     """
     import faiss
 
+    from cmh_core._io import atomic_path
+
     path = Path(path)
-    faiss.write_index_binary(to_faiss(codes), str(path))
+    if not path.parent.is_dir():  # faiss would raise a RuntimeError with a C++ trace
+        raise ValueError(
+            f"cannot write the FAISS index {str(path)!r}: folder {str(path.parent)!r} does not exist; "
+            "create it first"
+        )
+    index = to_faiss(codes)
+    with atomic_path(path) as tmp:  # temporary file renamed into place: no half index on a full disk
+        faiss.write_index_binary(index, str(tmp))
     return path

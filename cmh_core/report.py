@@ -550,5 +550,7 @@ def write_report(obj: Run | Comparison, dataset, path: str | Path, **kw: Any) ->
         text = run_report_html(obj, dataset, **kw)
     else:
         raise ValueError(f"write_report takes a Run or a Comparison, got {type(obj).__name__}")
-    path.write_text(text, encoding="utf-8")
-    return path
+    from cmh_core._io import atomic_write_text
+
+    # atomic (no 0-byte or half file on a failure); a lone surrogate in a caption becomes '?'
+    return atomic_write_text(path, text)

@@ -12,7 +12,7 @@ from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.experiment import Run
 from cmh_core.playground import place_near
-from ui.custom_items import custom_items
+from ui.custom_items import custom_items, plain_markdown
 from ui.gallery import item_grid
 from ui.results import map_points, parse_item_id, selected_ids, selection_rows
 from ui.runs import map_codes, map_coords, mark_umap, umap_ready
@@ -109,7 +109,7 @@ def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
     ids = [i for i in ids if not i.startswith(OWN_PREFIX)]
     if yours:
         names = {f"{OWN_PREFIX}{it['id']}": it["name"] for it in mine}
-        picked = ", ".join(f"“{names[i]}”" for i in yours if i in names)
+        picked = ", ".join(f"“{plain_markdown(names[i])}”" for i in yours if i in names)  # user text
         st.markdown(f":violet-badge[yours] selected: {picked}")
     if not ids:
         st.info("Draw a lasso or a box on the map (toolbar, top right) to see the selected items here.")

@@ -14,6 +14,7 @@ mapping as an argument (default: the session's) so that they are unit-tested wit
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -38,11 +39,59 @@ __all__ = [
     "code_caption",
     "custom_items_ui",
     "custom_card",
+    "display_thumbnail",
+    "plain_markdown",
 ]
 
 MAX_ITEMS = 20  # per run: each item keeps a code, a feature row (<= 8 KB) and a small thumbnail
 STORE_KEY = CUSTOM  # {RunKey: [item, ...]} in st.session_state
 THUMB = 96  # px, the stored thumbnail of an uploaded picture
+
+
+# Every ASCII punctuation character a Markdown or Streamlit directive could use (CommonMark lets a
+# backslash escape any of them): ``![b](http://host/x.png)`` stays text and fetches nothing.
+_MARKDOWN_SPECIAL = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
+
+
+def plain_markdown(text: object) -> str:
+    """``text`` escaped so that ``st.markdown`` / ``st.error`` show it verbatim (no image, link, HTML).
+
+    For user text inside a message; a card shows user text with ``st.text`` instead.
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def display_thumbnail(data: bytes, size: int = THUMB) -> bytes:
+    """PNG bytes of an uploaded picture for display: decoded, 8-bit RGB, letterboxed to ``size`` px.
+
+    The browser never gets the upload itself: a 16-bit grey PNG (mode ``I;16``, which
+    ``st.image`` cannot re-encode) is scaled to 8 bits, and a 20000 x 1 strip keeps at least one
+    pixel of height on a ``size`` x ``size`` white square (the minimum thumbnail size).
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is not a readable image (`load_image`).
+    """
+    from PIL import Image
+
+    im = load_image(data)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16/32-bit greys: to 8 bits before RGB
+        a = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        im = Image.fromarray(np.clip(a * (255.0 / hi), 0, 255).astype(np.uint8), mode="L")
+    if im.mode in ("RGBA", "LA", "PA", "P"):
+        rgba = im.convert("RGBA")
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    im = im.convert("RGB")
+    scale = size / max(im.width, im.height)
+    w, h = max(1, round(im.width * scale)), max(1, round(im.height * scale))
+    small = im.resize((w, h), Image.Resampling.BICUBIC if min(w, h) > 1 else Image.Resampling.BOX)
+    canvas = Image.new("RGB", (size, size), (255, 255, 255))
+    canvas.paste(small, ((size - w) // 2, (size - h) // 2))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _state(state: MutableMapping | None) -> MutableMapping:
@@ -146,15 +195,9 @@ def code_image(ds: CrossModalDataset, model, data: bytes) -> tuple[np.ndarray, n
     ValueError
         If the file is not a readable image or the dataset has no image featurizer.
     """
-    from PIL import Image, ImageOps
-
     x = featurize_image(ds, data)  # (1280,): the stored features' space
     code = model.encode(x[None, :], "image")[0]  # (n_bytes,): out-of-sample code
-    im = load_image(data).convert("RGB")
-    small = ImageOps.pad(im, (THUMB, THUMB), color=(255, 255, 255), method=Image.Resampling.BICUBIC)
-    buf = io.BytesIO()
-    small.save(buf, format="PNG")
-    return code, x, buf.getvalue()
+    return code, x, display_thumbnail(data, THUMB)
 
 
 def code_caption(ds: CrossModalDataset, model, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -174,7 +217,8 @@ MESSAGE_KEY = CUSTOM_MESSAGES  # one-shot (kind, text) left by an add callback f
 
 
 def _say(kind: str, text: str) -> None:
-    st.session_state.setdefault(MESSAGE_KEY, []).append((kind, text))
+    """Queue a message; it quotes user text (captions, file names), so it is shown as plain text."""
+    st.session_state.setdefault(MESSAGE_KEY, []).append((kind, plain_markdown(text)))
 
 
 def _add_picture(ds: CrossModalDataset, key: RunKey, model) -> None:
@@ -219,7 +263,7 @@ def _item_list(key: RunKey, items: list[dict]) -> None:
     for it in items:
         c1, c2 = st.columns([5, 1])
         what = "picture" if it["modality"] == "image" else "caption"
-        c1.markdown(f":violet-badge[yours] {what} #{it['id']}: {it['name']}")
+        c1.markdown(f":violet-badge[yours] {what} #{it['id']}: {plain_markdown(it['name'])}")
         c2.button("Remove", key=f"custom_rm_{it['id']}", on_click=remove_item, args=(key, it["id"]))
     st.button("Remove all", key="custom_clear", on_click=clear_items, args=(key,))
 
@@ -269,6 +313,6 @@ def custom_card(item: dict[str, Any], distance: int) -> None:
         if item["modality"] == "image" and item.get("thumb"):
             st.image(item["thumb"], width=112)
         else:
-            st.markdown(f"**“{item['name'][:80]}”**")
+            st.text(f"“{item['name'][:80]}”")  # user text: never Markdown or HTML
         st.markdown(f"`d = {int(distance)}` :violet-badge[yours]")
         st.caption(f"your item #{item['id']} (no labels)")

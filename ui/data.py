@@ -68,9 +68,11 @@ def dataset_card(ds: CrossModalDataset) -> str | None:
     """The dataset's README (source, licence, how it was built), or None when it cannot be read."""
     if ds.root is None:
         return None
-    try:
-        return (ds.root / "README.md").read_text(encoding="utf-8")
-    except OSError:  # no card shipped: the page says so, without the raw error
+    from cmh_core.datasets.bundled import dataset_card as read_card
+
+    try:  # a README.md linking out of the bundle is refused (ValueError), never read
+        return read_card(ds.root)
+    except (OSError, ValueError):  # no card shipped: the page says so, without the raw error
         return None
 
 

@@ -11,7 +11,7 @@ from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.datasets.featurize import featurize_image, featurize_text, text_query_terms
 from cmh_core.playground import rank_with_extra
-from ui.custom_items import custom_card, item_codes
+from ui.custom_items import custom_card, display_thumbnail, item_codes, plain_markdown
 from ui.data import square_thumbnail
 from ui.gallery import CARD_HEIGHT, label_text, result_card
 from ui.playground import bit_playground
@@ -57,7 +57,7 @@ def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
                 if modality == "image":
                     st.image(square_thumbnail(ds.name, i, 96), width=96)
                 else:
-                    st.markdown(f"“{ds.texts[i]}”")
+                    st.text(f"“{ds.texts[i]}”")  # a caption from a user's file: plain text
                 st.button(  # the callback runs before the rerun, so the highlight follows the click
                     "Search",
                     key=f"pick_{i}",
@@ -84,11 +84,13 @@ def typed_query(ds: CrossModalDataset, model) -> np.ndarray | None:
         known, unknown = text_query_terms(ds, text)
         x = featurize_text(ds, text)
     except ValueError as e:
-        st.error(str(e))
+        st.error(plain_markdown(e))  # the message quotes the typed text: never render it as Markdown
         return None
     if unknown:
         st.warning(
-            f"Not in the vocabulary, ignored: {', '.join(unknown)}. Searching with: {', '.join(known)}."
+            plain_markdown(
+                f"Not in the vocabulary, ignored: {', '.join(unknown)}. Searching with: {', '.join(known)}."
+            )
         )
     return model.encode(x[None, :], "text")[0]
 
@@ -103,10 +105,11 @@ def uploaded_query(ds: CrossModalDataset, model) -> np.ndarray | None:
     try:
         with st.spinner("Computing image features (EfficientNet-Lite0)…"):
             x = featurize_image(ds, up.getvalue())
+            thumb = display_thumbnail(up.getvalue(), 120)  # decoded, 8-bit RGB, at least 1 px high
     except ValueError as e:
-        st.error(str(e))
+        st.error(plain_markdown(e))
         return None
-    st.image(up.getvalue(), width=120, caption="your query")
+    st.image(thumb, width=120, caption="your query")
     return model.encode(x[None, :], "image")[0]
 
 
@@ -167,7 +170,8 @@ def _your_ranks(extra: list[dict], order: np.ndarray, dist: np.ndarray, n_db: in
     lines = []
     for t in np.flatnonzero(order >= n_db):
         it = extra[int(order[t]) - n_db]
-        lines.append(f"“{it['name'][:60]}”: distance {int(dist[t])}, rank {t + 1} of {len(order)}")
+        name = plain_markdown(it["name"][:60])  # user text: shown verbatim, never as Markdown
+        lines.append(f"“{name}”: distance {int(dist[t])}, rank {t + 1} of {len(order)}")
     st.markdown(":violet-badge[yours] in this ranking: " + " · ".join(lines))
 
 

@@ -7,7 +7,6 @@ description of both featurisers is that module's docstring.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from cmh_core._io import loads_json, quote_user_text
 
 if TYPE_CHECKING:
     from cmh_core.datasets._types import CrossModalDataset
@@ -164,8 +165,8 @@ def tfidf_transform(vocab: dict[str, Any], text: str) -> np.ndarray:
 @functools.lru_cache(maxsize=8)
 def _read_vocab(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as f:
-            vocab = json.load(f)
+        with open(path, "rb") as f:
+            vocab = loads_json(f.read(), path)  # depth-limited: a nested file is refused, not recursed
         if not isinstance(vocab, dict) or not {"vocabulary", "idf", "token_pattern"} <= set(vocab):
             raise ValueError("not a TF-IDF vocabulary (needs vocabulary, idf, token_pattern)")
         return vocab
@@ -260,12 +261,15 @@ def featurize_text(dataset: CrossModalDataset, text: str) -> np.ndarray:
     known, unknown = text_query_terms(dataset, text)
     if not known and not unknown:
         raise ValueError(
-            f"text query {text!r} has only stop words or one-letter words; type a few words such as 'a koala'"
+            f"text query {quote_user_text(text)} has only stop words or one-letter words; "
+            "type a few words such as 'a koala'"
         )
     if not known:
         listed = ", ".join(repr(w) for w in unknown)
+        if len(listed) > 80:  # quote at most ~80 characters of what the user typed
+            listed = f"{listed[:80]}… ({len(unknown)} words)"
         raise ValueError(
-            f"no word of text query {text!r} is in the {dataset.name!r} vocabulary "
+            f"no word of text query {quote_user_text(text)} is in the {dataset.name!r} vocabulary "
             f"(unknown: {listed}); try words from the captions such as 'koala', 'apple' or 'car'"
         )
     x = tfidf_transform(vocab, text)

@@ -11,8 +11,10 @@ A bundle folder holds (written by ``scripts/build_<name>.py``):
 - ``vocabulary.json`` (TF-IDF vocabulary and idf), ``images/<k>.webp``, ``README.md``, ``LICENSE``.
 
 Loading reads the arrays and the JSON only; thumbnails are opened on demand. File names read
-from ``meta.json`` must be plain names (no folder part, no ``..``): a tampered bundle cannot make
-the loader read outside its folder.
+from ``meta.json`` must be plain names (no folder part, no ``..``), and a file that is a symlink
+leading out of the bundle folder is refused: a tampered bundle cannot make the loader read outside
+its folder. ``features.npz`` is sized from its headers against the memory budget before it is
+inflated, and the JSON files are parsed with a depth limit (`cmh_core._io`).
 
 Where bundles are found: ``assets/`` is part of the repository checkout, not of the installed
 package. `bundle_folder` looks in ``$CMH_ASSETS/datasets/<name>`` first (set ``CMH_ASSETS`` to the
@@ -22,17 +24,26 @@ checkout the package was imported from (always right after ``pip install -e .`` 
 
 from __future__ import annotations
 
-import json
 import os
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from cmh_core._io import charge_npz, check_inside, loads_json
 from cmh_core.datasets._types import CrossModalDataset, Split
 
-__all__ = ["ASSETS_ENV", "BUNDLED", "bundle_folder", "check_file_name", "load_bundle", "with_text_features"]
+__all__ = [
+    "ASSETS_ENV",
+    "BUNDLED",
+    "bundle_folder",
+    "check_file_name",
+    "dataset_card",
+    "load_bundle",
+    "with_text_features",
+]
 
 TEXT_FEATURES = ("tfidf", "e5")
 
@@ -57,6 +68,14 @@ def bundle_folder(name: str) -> Path:
         If no candidate folder exists; the message lists where it looked and how to point to it.
     """
     tried = _candidates(name)
+    root = os.environ.get(ASSETS_ENV)
+    if root and not Path(root).expanduser().is_dir():  # a typo would silently use the checkout's
+        warnings.warn(
+            f"{ASSETS_ENV}={root!r} does not exist (or is not a folder); it is ignored and the "
+            "bundles are looked for in the checkout; fix or unset it",
+            UserWarning,
+            stacklevel=2,
+        )
     for folder in tried:
         if folder.is_dir():
             return folder
@@ -138,14 +157,33 @@ def check_file_name(file: object, what: str, folder: Path) -> str:
     return file
 
 
-def _read_meta(folder: Path, name: str) -> dict:
-    path = folder / "meta.json"
-    if not path.is_file():
-        raise ValueError(f"bundled dataset {name!r} has no {path}; {_rebuild_hint(name)}")
+def bundle_file(folder: Path, file: str) -> Path:
+    """``folder / file``, refused (ValueError) if it is a symlink that leads out of the bundle."""
+    return check_inside(Path(folder) / file, folder, f"bundle file {file}")
+
+
+def dataset_card(folder: Path) -> str | None:
+    """The bundle's ``README.md`` (source, licence, how it was built), or None when it has none.
+
+    Raises
+    ------
+    ValueError
+        If ``README.md`` is a symlink that leads out of the bundle folder.
+    """
+    path = bundle_file(folder, "README.md")
     try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _read_meta(folder: Path, name: str) -> dict:
+    path = bundle_file(folder, "meta.json")
+    if not path.is_file():
+        raise ValueError(f"bundled dataset {name!r} has no {folder / 'meta.json'}; {_rebuild_hint(name)}")
+    try:
+        meta = loads_json(path.read_bytes(), str(folder / "meta.json"))
+    except (OSError, ValueError) as e:
         raise ValueError(
             f"bundled dataset {name!r}: {path} is corrupted ({type(e).__name__}: {e}); {_rebuild_hint(name)}"
         ) from None
@@ -156,9 +194,15 @@ def _read_meta(folder: Path, name: str) -> dict:
 
 
 def _read_arrays(folder: Path, name: str) -> dict[str, np.ndarray]:
-    path = folder / "features.npz"
+    path = bundle_file(folder, "features.npz")
     if not path.is_file():
         raise ValueError(f"bundled dataset {name!r} has no {path}; {_rebuild_hint(name)}")
+    try:
+        charge_npz(path, (*_ARRAYS, *_CSR))  # declared sizes against the memory budget first
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(
+            f"bundled dataset {name!r}: {path} is corrupted ({type(e).__name__}: {e}); {_rebuild_hint(name)}"
+        ) from None
     try:
         with np.load(path, allow_pickle=False) as z:
             files = sorted(z.files)
@@ -205,7 +249,7 @@ def _thumbnails(folder: Path, files: list[str], name: str):
     def load(i: int):
         from PIL import Image
 
-        path = folder / "images" / files[i]
+        path = bundle_file(folder, f"images/{files[i]}")
         try:
             with Image.open(path) as im:
                 return im.convert("RGB")
@@ -287,10 +331,11 @@ def with_text_features(ds: CrossModalDataset, kind: str) -> CrossModalDataset:
     if root is None or not (root / "e5.npz").is_file() or not (root / "e5.json").is_file():
         raise ValueError(f"dataset {ds.name!r} has no e5 text features (e5.npz, e5.json); {fix}")
     try:
-        info = json.loads((root / "e5.json").read_text(encoding="utf-8"))
+        info = loads_json((root / "e5.json").read_bytes(), str(root / "e5.json"))
+        charge_npz(root / "e5.npz", ("text_features",))  # declared size against the memory budget first
         with np.load(root / "e5.npz", allow_pickle=False) as z:
             X = np.asarray(z["text_features"], dtype=np.float32)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"e5 features of {ds.name!r} are damaged ({type(e).__name__}: {e}); {fix}") from e
     if X.ndim != 2 or len(X) != ds.n_items or not np.isfinite(X).all() or not isinstance(info, dict):
         raise ValueError(f"e5 features of {ds.name!r} do not match its {ds.n_items} items; {fix}")

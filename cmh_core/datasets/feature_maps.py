@@ -13,6 +13,8 @@ preprocessing, letterboxed to 224 x 224): its last feature map ``model.extract_f
   ``~/.cache/cmh-explorer/feature_maps``), as ``<dataset>-<hash of its image features>.npz``
   (float16, ``(n, 49, 1280)``, about 100 MB for tuxpaint). The file is written atomically (a
   temporary file renamed into place); a damaged or mismatching file is recomputed with a warning.
+  Temporary files a killed writer left (``*.tmp`` untouched for an hour) are removed on the next
+  load, and a cache file is sized from its header against the memory budget before it is read.
 * Lookup by feature row: a fitted model only ever sees feature vectors. `region_tokens` finds,
   for each row of an image-feature matrix, the bundled image whose stored feature has exactly
   those bytes and returns its map; rows of no bundled image (uploaded pictures, synthetic data,
@@ -26,13 +28,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from cmh_core._io import atomic_path, charge_npz, remove_stale_temps
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -137,6 +140,7 @@ def _read_cache(path: Path, key: str, n: int) -> np.ndarray | None:
     if not path.is_file():
         return None
     try:
+        charge_npz(path, ("maps", "meta"))  # a damaged header must not make us allocate terabytes
         with np.load(path, allow_pickle=False) as z:
             maps, meta = z["maps"], z["meta"]
         ok = maps.shape[:2] == (n, N_REGION_TOKENS) and list(meta) == [_FORMAT, int(key, 16) % 2**31]
@@ -152,14 +156,8 @@ def _read_cache(path: Path, key: str, n: int) -> np.ndarray | None:
 def _write_atomic(path: Path, maps: np.ndarray, key: str) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, maps=maps, meta=np.array([_FORMAT, int(key, 16) % 2**31], dtype=np.int64))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, maps=maps, meta=np.array([_FORMAT, int(key, 16) % 2**31], dtype=np.int64))
 
 
 def load_feature_maps(dataset: CrossModalDataset, progress: Progress | bool | None = None) -> np.ndarray:
@@ -190,6 +188,7 @@ def load_feature_maps(dataset: CrossModalDataset, progress: Progress | bool | No
             "local image tokens fall back to chunks of the feature vector"
         )
     path = feature_map_path(dataset)
+    remove_stale_temps(path.parent)  # left by killed writers (35 MB after three kills, once)
     key = path.stem.rsplit("-", 1)[-1]
     held = _LOADED.get("maps")
     if held is not None and held[0] == _stamp(path):  # encode calls come often: keep one in memory

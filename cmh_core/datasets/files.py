@@ -30,15 +30,18 @@ Every problem raises one ``ValueError`` naming the array and the fix.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from cmh_core._checks import check_features, check_labels, check_same_rows
+from cmh_core._checks import check_same_rows
+from cmh_core._io import SizeBudget, charge_npz
+from cmh_core.datasets._export import EXPORT_SUFFIXES, as_path, check_output_path, save_benchmark_file
+from cmh_core.datasets._hdf5 import hdf5_entries, read_hdf5_arrays
 from cmh_core.datasets._types import CrossModalDataset, Split
+from cmh_core.datasets._validate import _check_ndim, _features, _labels, _split_from_arrays, _strings
 from cmh_core.datasets.split import make_split
 
 __all__ = [
@@ -74,111 +77,6 @@ LAYOUTS_HELP = (
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 Loader = Callable[[], np.ndarray]
-
-
-# ----------------------------------------------------------------------------- validation helpers
-def _check_ndim(name: str, shape: tuple) -> None:
-    """Refuse feature arrays that are not 2-D, with the fix for 0-D, 1-D and raw-image tensors."""
-    if len(shape) == 0:
-        raise ValueError(f"{name} must be 2-D (n_items, n_features), got a single number; store a matrix")
-    if len(shape) == 1:
-        raise ValueError(
-            f"{name} must be 2-D (n_items, n_features), got 1-D shape {shape}; "
-            "store one row per item, e.g. x.reshape(-1, 1) for a single feature"
-        )
-    if len(shape) > 2:
-        raise ValueError(
-            f"{name} must be 2-D (n_items, n_features), got shape {shape} (raw images or tensors?); "
-            "extract one feature vector per item first (e.g. cmh_core.datasets.featurize_image), "
-            "or flatten with x.reshape(len(x), -1)"
-        )
-
-
-def _features(arr: np.ndarray, name: str, n_features: int | None = None) -> np.ndarray:
-    """Validate one feature matrix (n, d) with messages for the common wrong shapes."""
-    arr = np.asarray(arr)
-    if arr.dtype == object:
-        raise ValueError(f"{name} is an object/cell array; save it as a numeric (n_items, n_features) matrix")
-    _check_ndim(name, arr.shape)
-    return check_features(arr, name, n_features=n_features)
-
-
-def _labels(arr: np.ndarray, name: str) -> np.ndarray:
-    """Validate a multi-hot label matrix, spotting class-index columns."""
-    arr = np.asarray(arr)
-    if arr.dtype == object:
-        raise ValueError(
-            f"{name} is an object/cell array; save labels as a numeric 0/1 (n_items, n_labels) matrix"
-        )
-    if (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)) and np.issubdtype(arr.dtype, np.number):
-        values = np.unique(arr)
-        if len(values) > 2 or not np.isin(values, (0, 1)).all():
-            raise ValueError(
-                f"{name} looks like class indices (shape {arr.shape}, values {values[:5].tolist()}...), "
-                "not a multi-hot matrix; one-hot encode them, e.g. np.eye(k)[y.ravel() - y.min()]"
-            )
-    return check_labels(arr, name)
-
-
-def _strings(arr: np.ndarray, name: str, length: int, what: str) -> list[str]:
-    """Validate a 1-D str array of the given length and return it as a list."""
-    arr = np.asarray(arr)
-    if arr.dtype.kind not in "US":
-        raise ValueError(
-            f"{name} must be a str array, got dtype {arr.dtype}; save it as np.array(list_of_str)"
-        )
-    if arr.ndim != 1 or len(arr) != length:
-        raise ValueError(f"{name} must have shape ({length},) (one entry per {what}), got {arr.shape}")
-    if arr.dtype.kind == "S":
-        return [s.decode("utf-8", "replace") for s in arr.tolist()]
-    return [str(s) for s in arr.tolist()]
-
-
-def _indices(arr, name: str, n: int) -> np.ndarray:
-    """Validate a 1-D array of distinct 0-based row indices into n rows."""
-    arr = np.asarray(arr)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(
-            f"{name} must be a 1-D integer array of row indices, got dtype {arr.dtype}, shape {arr.shape}; "
-            "save e.g. np.flatnonzero(mask).astype(np.int64)"
-        )
-    bad = arr[(arr < 0) | (arr >= n)]
-    if len(bad):
-        raise ValueError(
-            f"{name} has indices out of range 0..{n - 1} (e.g. {int(bad[0])}); use 0-based row numbers"
-        )
-    if len(np.unique(arr)) != len(arr):
-        raise ValueError(f"{name} contains duplicate indices; list each row once")
-    return arr.astype(np.int64)
-
-
-def _split_from_arrays(n: int, query, database, train) -> Split:
-    """Build a checked Split from optional index arrays (query required when any is given)."""
-    if query is None:
-        raise ValueError(
-            "split_database / split_train given without split_query; add split_query or drop them all"
-        )
-    q = _indices(query, "split_query", n)
-    if database is None:
-        db = np.setdiff1d(np.arange(n), q)
-    else:
-        db = _indices(database, "split_database", n)
-        both = np.intersect1d(q, db)
-        if len(both):
-            raise ValueError(
-                f"split_query and split_database overlap in {len(both)} row(s) (first: {int(both[0])}); "
-                "query and database must be disjoint"
-            )
-    if len(db) == 0:
-        raise ValueError("split_query covers every row, leaving an empty database; keep some rows out of it")
-    tr = db if train is None else _indices(train, "split_train", n)
-    if not np.isin(tr, db).all():
-        raise ValueError(
-            "split_train must be a subset of split_database (methods train on database items only)"
-        )
-    # Keep the file's order: with ties="stable" the database order decides tied ranks, and a
-    # file written by save_benchmark_file must read back identically.
-    return Split(query=q, database=db, train=tr)
 
 
 def _dataset(
@@ -254,6 +152,11 @@ def _npz_get(npz, names: list[str], key: str, path: Path) -> np.ndarray | None:
 
 def _read_npz(path: Path, query_fraction: float, random_state: int | None) -> CrossModalDataset:
     _check_npz_signature(path)
+    wanted = (*NPZ_REQUIRED, "label_names", "texts", *NPZ_SPLIT)
+    try:  # declared sizes against the memory budget, before anything is inflated
+        charge_npz(path, wanted)
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path} could not be read as .npz ({e}); re-save it with np.savez") from None
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -266,7 +169,7 @@ def _read_npz(path: Path, query_fraction: float, random_state: int | None) -> Cr
                 f"{path} lacks {', '.join(missing)}; arrays found: {', '.join(names) or 'none'}; "
                 + LAYOUTS_HELP
             )
-        raw = {k: _npz_get(npz, names, k, path) for k in (*NPZ_REQUIRED, "label_names", "texts", *NPZ_SPLIT)}
+        raw = {k: _npz_get(npz, names, k, path) for k in wanted}
     for k in ("image_features", "text_features"):
         _check_ndim(k, np.shape(raw[k]))
     if np.ndim(raw["labels"]) == 0:
@@ -303,9 +206,19 @@ def _is_hdf5(path: Path) -> bool:
             offset = 512 if offset == 0 else offset * 2
 
 
+#: bytes per element of each MATLAB class (sparse: the double it is densified to)
+_MAT_ITEMSIZE = {"double": 8, "single": 4, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4,
+                 "uint32": 4, "int64": 8, "uint64": 8, "logical": 1, "sparse": 8, "char": 4}  # fmt: skip
+
+
 def _mat5_vars(path: Path) -> tuple[dict[str, tuple], Callable[[list[str]], dict[str, np.ndarray]]]:
-    """List a MATLAB v5 file's variables (name -> shape) and return a reader for chosen names."""
+    """List a MATLAB v5 file's variables (name -> shape) and return a reader for chosen names.
+
+    The reader charges the header sizes to the memory budget first and densifies sparse
+    matrices (real benchmark releases store tags sparse; every method takes dense features).
+    """
     import scipy.io
+    import scipy.sparse
 
     try:
         info = scipy.io.whosmat(str(path))
@@ -314,16 +227,28 @@ def _mat5_vars(path: Path) -> tuple[dict[str, tuple], Callable[[list[str]], dict
     except Exception as e:  # scipy raises MatReadError, ValueError, TypeError on junk
         raise ValueError(f"{path} could not be read as a MATLAB file ({e}); {LAYOUTS_HELP}") from None
     shapes = {name: tuple(shape) for name, shape, _cls in info}
+    classes = {name: cls for name, _shape, cls in info}
 
     def read(names: list[str]) -> dict[str, np.ndarray]:
+        budget = SizeBudget(path)
+        for k in names:
+            if classes[k] in ("cell", "struct", "object", "function"):
+                raise ValueError(
+                    f"{k} is a MATLAB {classes[k]} array; save it as a numeric (n_items, n_features) matrix"
+                )
+            note = " (a sparse matrix, densified)" if classes[k] == "sparse" else f" of {classes[k]}"
+            budget.charge(k, shapes[k], _MAT_ITEMSIZE.get(classes[k], 8), note)
         data = scipy.io.loadmat(str(path), variable_names=names)
-        return {k: data[k] for k in names}
+        return {k: data[k].toarray() if scipy.sparse.issparse(data[k]) else data[k] for k in names}
 
     return shapes, read
 
 
 def _hdf5_vars(path: Path, force_transpose: bool) -> tuple[dict[str, tuple], Callable, bool]:
-    """List an HDF5 file's top-level datasets (raw shapes) and whether it is MATLAB-written."""
+    """List an HDF5 file's top-level arrays (raw shapes) and whether it is MATLAB-written.
+
+    Links and datasets whose bytes live outside the file are refused here (`hdf5_entries`).
+    """
     import h5py
 
     try:
@@ -331,16 +256,12 @@ def _hdf5_vars(path: Path, force_transpose: bool) -> tuple[dict[str, tuple], Cal
     except OSError as e:
         raise ValueError(f"{path} could not be read as HDF5 ({e}); {LAYOUTS_HELP}") from None
     with f:
-        shapes = {k: tuple(v.shape) for k, v in f.items() if isinstance(v, h5py.Dataset)}
+        entries = hdf5_entries(f, path)
+        shapes = {k: shape for k, (shape, _kind) in entries.items()}
         matlab = force_transpose or f.userblock_size > 0 or any("MATLAB_class" in f[k].attrs for k in shapes)
 
     def read(names: list[str], transpose: bool) -> dict[str, np.ndarray]:
-        out = {}
-        with h5py.File(path, "r") as g:
-            for k in names:
-                arr = g[k][()]
-                out[k] = np.ascontiguousarray(arr.T) if transpose else arr
-        return out
+        return read_hdf5_arrays(path, names, transpose)
 
     return shapes, read, matlab
 
@@ -449,24 +370,6 @@ def _read_matlab_like(path: Path, query_fraction: float, random_state: int | Non
 
 
 # ----------------------------------------------------------------------------------------- API
-def as_path(source: object, what: str) -> Path:
-    """``source`` as a Path, or a ValueError that describes a non-path (no object reprs).
-
-    Parameters
-    ----------
-    source : str or os.PathLike
-    what : str
-        What the path should point to, for the message (``"a benchmark file"``).
-    """
-    if isinstance(source, (str, os.PathLike)):
-        return Path(source)
-    if hasattr(source, "read"):
-        kind = f"an in-memory file ({type(source).__name__})"
-    else:
-        kind = f"a {type(source).__name__}"
-    raise ValueError(f"expected the path of {what}, got {kind}; save the data to a file and pass its path")
-
-
 def read_benchmark_file(
     path, *, query_fraction: float = 0.2, random_state: int | None = 0
 ) -> CrossModalDataset:
@@ -518,104 +421,3 @@ def read_benchmark_file(
     if suffix == ".npz":
         return _read_npz(path, query_fraction, random_state)
     return _read_matlab_like(path, query_fraction, random_state)
-
-
-# --------------------------------------------------------------------------------------- export
-EXPORT_SUFFIXES = (".npz", ".mat")
-
-
-def check_output_path(path: object, suffixes: tuple[str, ...], what: str) -> Path:
-    """Check before any work that ``path`` can be written: known suffix, existing folder, not a folder.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    suffixes : tuple of str
-        Accepted suffixes (lower case, with the dot); empty accepts any.
-    what : str
-        What will be written, for the message (``"the benchmark file"``).
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    ValueError
-        Naming the path and what is wrong with it.
-    """
-    path = as_path(path, what)
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise ValueError(
-            f"cannot write {what} {str(path)!r}: unsupported suffix {path.suffix or '(none)'!r}; "
-            f"use one of {', '.join(suffixes)}"
-        )
-    if path.is_dir():
-        raise ValueError(f"cannot write {what} {str(path)!r}: it is a directory; give a file name inside it")
-    folder = path.parent
-    if not folder.is_dir():
-        raise ValueError(f"cannot write {what} {str(path)!r}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ValueError(f"cannot write {what} {str(path)!r}: permission denied")
-    return path
-
-
-def save_benchmark_file(dataset: CrossModalDataset, path) -> Path:
-    """Write a dataset as a benchmark file that `read_benchmark_file` reads back identically.
-
-    ``.npz`` is the documented exchange format: ``image_features``, ``text_features``, ``labels``,
-    ``label_names``, ``texts`` and the split arrays ``split_query``, ``split_database``,
-    ``split_train`` in their stored order, all rows in dataset order. ``.mat`` is the HSCH/JSPSH
-    layout (MATLAB v5, via ``scipy.io.savemat``): ``I_tr, T_tr, L_tr`` are the database rows (in
-    ``split.database`` order, = train), ``I_te, T_te, L_te`` the query rows (in ``split.query``
-    order), all stored as double because MATLAB cannot multiply integer matrices; it holds no
-    names or captions, and items in neither query nor database are left out. So the authors'
-    MATLAB code can run on exactly this data and split.
-
-    Parameters
-    ----------
-    dataset : CrossModalDataset
-    path : str or Path
-        Ends in ``.npz`` or ``.mat``; the format follows the suffix.
-
-    Returns
-    -------
-    Path
-        The file written.
-
-    Raises
-    ------
-    ValueError
-        For another suffix, a folder that does not exist, or (``.mat`` only) a training set that
-        is not the database, which the layout cannot express.
-    """
-    path = check_output_path(path, EXPORT_SUFFIXES, "the benchmark file")
-    s = dataset.split
-    if path.suffix.lower() == ".npz":
-        np.savez_compressed(
-            path,
-            image_features=dataset.image_features,
-            text_features=dataset.text_features,
-            labels=dataset.labels,
-            label_names=np.array(dataset.label_names, dtype=str),
-            texts=np.array(dataset.texts, dtype=str),
-            split_query=s.query,
-            split_database=s.database,
-            split_train=s.train,
-        )
-        return path
-    import scipy.io
-
-    if len(s.train) != len(s.database) or not np.isin(s.train, s.database).all():
-        raise ValueError(
-            f"the .mat layout (I_tr/I_te ...) trains on the whole database, but dataset {dataset.name!r} "
-            f"trains on {len(s.train)} of its {len(s.database)} database items; save it as .npz instead"
-        )
-    parts = {"tr": s.database, "te": s.query}  # _tr = database (= train), _te = query
-    variables = {}
-    for tag, rows in parts.items():
-        variables[f"I_{tag}"] = dataset.image_features[rows].astype(np.float64)
-        variables[f"T_{tag}"] = dataset.text_features[rows].astype(np.float64)
-        variables[f"L_{tag}"] = dataset.labels[rows].astype(np.float64)
-    scipy.io.savemat(path, variables, format="5", do_compression=True, oned_as="column")
-    return path

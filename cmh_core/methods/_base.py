@@ -75,6 +75,7 @@ from cmh_core.methods._persistence import (
     _restore_state,
     _split_state,
     _version,
+    _write_model_file,
     load_model,
 )
 from cmh_core.methods._progress import Callback, _Progress, default_stages
@@ -303,9 +304,7 @@ class CrossModalHasher(BaseEstimator):
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
-        return path
+        return _write_model_file(path, arrays)  # atomic: temporary file, then rename
 
     @classmethod
     def load(cls, path: str | Path) -> CrossModalHasher:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cmh_core._io import atomic_path, charge_npz, loads_json
 from cmh_core._vocab import MODALITIES
 
 if TYPE_CHECKING:
@@ -155,6 +156,13 @@ def _restore_scalars(model: CrossModalHasher, attrs: dict, where: str) -> None:
         setattr(model, k, v)
 
 
+def _write_model_file(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write the npz through a temporary file renamed into place: a full disk leaves no half model."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
 def _read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     path = Path(path)
     if not path.is_file():
@@ -165,6 +173,10 @@ def _read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.nda
         raise ValueError(f"{not_model}: the file is empty")
     if not zipfile.is_zipfile(path):  # np.load would call a text file "pickled data"
         raise ValueError(f"{not_model}: it is not a zip archive")
+    try:  # every member's declared size against the memory budget, before anything is inflated
+        charge_npz(path)
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{not_model}: {e}") from e
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -172,10 +184,14 @@ def _read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.nda
         raise ValueError(f"{not_model}: {e}") from e
     if _META_KEY not in arrays:
         raise ValueError(f"{not_model} (no metadata)")
-    try:
-        meta = json.loads(str(arrays.pop(_META_KEY)))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{not_model}: its metadata is not valid JSON ({e})") from e
+    meta = loads_json(str(arrays.pop(_META_KEY)), f"{str(path)!r}: its metadata")
+    for k, x in arrays.items():  # NaN or inf weights would hash every input to one code
+        if x.dtype.kind in "fc" and not np.isfinite(x).all():
+            bad = int(x.size - np.isfinite(x).sum())
+            raise ValueError(
+                f"{path}: array {k!r} holds {bad} non-finite value{'s' if bad > 1 else ''} (NaN or inf); "
+                "a fitted model's arrays are finite, so the file is damaged or was altered: retrain"
+            )
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT_TAG:
         raise ValueError(not_model)
     if meta.get("format_version") != FORMAT_VERSION:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from cmh_core.methods._base import MODALITIES, CrossModalHasher
-from cmh_core.methods._constraints import Interval, StrOptions
+from cmh_core.methods._constraints import MAX_BATCH, MAX_EPOCHS, Interval, StrOptions
 from cmh_core.methods._progress import _Progress
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, never imported at run time
@@ -177,8 +177,8 @@ class TorchHasher(CrossModalHasher):
 
     _parameter_constraints: ClassVar[dict] = {
         **CrossModalHasher._parameter_constraints,
-        "n_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, MAX_EPOCHS, closed="both")],  # bound: docs/security.md
+        "batch_size": [Interval(Integral, 1, MAX_BATCH, closed="both")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
     }

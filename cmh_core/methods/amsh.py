@@ -35,7 +35,7 @@ import numpy as np
 from scipy import linalg
 
 from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._constraints import Interval
+from cmh_core.methods._constraints import MAX_ANCHORS, MAX_ITER, Interval
 from cmh_core.methods._latent import balanced_procrustes, fit_rbf_anchors, rbf_anchor_features
 
 __all__ = ["AMSH"]
@@ -244,9 +244,9 @@ class AMSH(CrossModalHasher):
         "beta": [Interval(Real, 0, None, closed="left")],
         "lam": [Interval(Real, 0, None, closed="left")],
         "eta": [Interval(Real, 0, None, closed="left")],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
-        "n_iter_hash": [Interval(Integral, 1, None, closed="left")],
-        "n_anchors": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],  # bound: docs/security.md
+        "n_iter_hash": [Interval(Integral, 1, MAX_ITER, closed="both")],
+        "n_anchors": [Interval(Integral, 1, MAX_ANCHORS, closed="both")],
         "pca_sample": [Interval(Integral, 2, None, closed="left")],
     }
     _fitted_attributes: ClassVar[dict[str, str]] = {

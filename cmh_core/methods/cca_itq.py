@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from cmh_core.methods._base import LinearHasher
-from cmh_core.methods._constraints import Interval
+from cmh_core.methods._constraints import MAX_ITER, Interval
 from cmh_core.methods._linalg import centered_grams, itq_rotation, linear_project, whitened_cross_svd
 
 __all__ = ["CCAITQ"]
@@ -67,7 +67,7 @@ class CCAITQ(LinearHasher):
     _parameter_constraints: ClassVar[dict] = {
         **LinearHasher._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="neither")],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],  # bound: docs/security.md
     }
     _fitted_attributes: ClassVar[dict[str, str]] = {
         **LinearHasher._fitted_attributes,

@@ -37,7 +37,7 @@ import numpy as np
 from scipy import linalg
 
 from cmh_core.methods._base import LinearHasher, bits_within_memory
-from cmh_core.methods._constraints import Interval
+from cmh_core.methods._constraints import MAX_ITER, Interval
 from cmh_core.methods._linalg import center_scale, gram, ridge_factor, ridge_solve
 
 __all__ = ["CMFH"]
@@ -104,7 +104,7 @@ class CMFH(LinearHasher):
         "lam": [Interval(Real, 0, 1, closed="neither")],
         "mu": [Interval(Real, 0, None, closed="neither")],
         "gamma": [Interval(Real, 0, None, closed="neither")],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],  # bound: docs/security.md
     }
     _fitted_attributes: ClassVar[dict[str, str]] = {
         **LinearHasher._fitted_attributes,

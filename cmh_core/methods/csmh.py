@@ -52,7 +52,7 @@ import numpy as np
 from scipy import linalg
 
 from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._constraints import Interval
+from cmh_core.methods._constraints import MAX_ANCHORS, MAX_ITER, Interval
 from cmh_core.methods._kernel import (
     KernelHasher,
     LabelSimilarity,
@@ -144,13 +144,13 @@ class CSMH(KernelHasher):
     }
     _parameter_constraints: ClassVar[dict] = {
         **CrossModalHasher._parameter_constraints,
-        "n_anchors": [Interval(Integral, 1, None, closed="left"), None],
+        "n_anchors": [Interval(Integral, 1, MAX_ANCHORS, closed="both"), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
         "eta": [Interval(Real, 0, None, closed="left")],
         "lam": [Interval(Real, 0, None, closed="neither")],
         "lam_h": [Interval(Real, 0, None, closed="neither")],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],  # bound: docs/security.md
         "mmd": ["boolean"],
         "conditional": ["boolean"],
     }

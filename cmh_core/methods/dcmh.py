@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from cmh_core.methods._constraints import MEMORY_BUDGET_BYTES, Interval
+from cmh_core.methods._constraints import MAX_WIDTH, MEMORY_BUDGET_BYTES, Interval
 from cmh_core.methods._progress import _Progress
 from cmh_core.methods._torch import TorchHasher, TrainData
 
@@ -144,7 +144,7 @@ class DCMH(TorchHasher):
     }
     _parameter_constraints: ClassVar[dict] = {
         **TorchHasher._parameter_constraints,
-        "n_hidden": [Interval(Integral, 1, None, closed="left")],
+        "n_hidden": [Interval(Integral, 1, MAX_WIDTH, closed="both")],  # bound: docs/security.md
         "gamma": [Interval(Real, 0, None, closed="left")],
         "eta": [Interval(Real, 0, None, closed="left")],
     }

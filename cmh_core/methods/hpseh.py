@@ -54,7 +54,7 @@ import numpy as np
 from scipy import linalg
 
 from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._constraints import Interval
+from cmh_core.methods._constraints import MAX_ANCHORS, MAX_ITER, Interval
 from cmh_core.methods._kernel import (
     KernelHasher,
     LabelSimilarity,
@@ -168,7 +168,7 @@ class HPsEH(KernelHasher):
     }
     _parameter_constraints: ClassVar[dict] = {
         **CrossModalHasher._parameter_constraints,
-        "n_anchors": [Interval(Integral, 1, None, closed="left"), None],
+        "n_anchors": [Interval(Integral, 1, MAX_ANCHORS, closed="both"), None],
         "gamma": [Interval(Real, 0, None, closed="neither")],
         "rho": [Interval(Real, 0, None, closed="left")],
         "eta": [Interval(Real, 0, None, closed="left")],
@@ -176,7 +176,7 @@ class HPsEH(KernelHasher):
         "beta": [Interval(Real, 0, None, closed="left")],
         "lam": [Interval(Real, 0, None, closed="neither")],
         "lam_h": [Interval(Real, 0, None, closed="neither")],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],  # bound: docs/security.md
         "self_expression": ["boolean"],
     }
 

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import linalg
 
 from cmh_core.methods._base import CrossModalHasher
-from cmh_core.methods._constraints import Interval
+from cmh_core.methods._constraints import MAX_ITER, Interval
 from cmh_core.methods._jspsh_steps import (
     _apply_M,
     _check_clusters,
@@ -146,7 +146,7 @@ class JSPSH(CrossModalHasher):
         "mu": [Interval(Real, 0, None, closed="left")],
         "beta": [Interval(Real, 0, None, closed="left")],
         "lam": [Interval(Real, 0, None, closed="neither")],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],  # bound: docs/security.md
         "n_clusters": ["array-like", None],
         "sel_num": [Interval(Integral, 1, None, closed="left")],
     }

@@ -67,7 +67,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from cmh_core.datasets.feature_maps import N_REGION_TOKENS
-from cmh_core.methods._constraints import Interval, StrOptions
+from cmh_core.methods._constraints import MAX_WIDTH, Interval, StrOptions
 from cmh_core.methods._progress import _Progress
 from cmh_core.methods._torch import TorchHasher, TrainData
 
@@ -164,7 +164,7 @@ class SDEH(TorchHasher):
         **TorchHasher._parameter_constraints,
         **{k: ["boolean"] for k in ("local_branch", "use_sim", "use_sem", "use_dc", "use_q")},
         "local_tokens": [StrOptions({"auto", "chunks"})],
-        "hidden_dim": [Interval(Integral, 4, None, closed="left")],
+        "hidden_dim": [Interval(Integral, 4, MAX_WIDTH, closed="both")],  # bound: docs/security.md
         "lambda_sem": [Interval(Real, 0, None, closed="left")],
         "lambda_dc": [Interval(Real, 0, None, closed="left")],
         "lambda_q": [Interval(Real, 0, None, closed="left")],
