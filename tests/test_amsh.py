@@ -154,6 +154,7 @@ def test_tuxpaint_beats_random_codes(tux):
     assert np.all(amsh >= chance + 0.10), (amsh, chance)
 
 
+@pytest.mark.slow
 def test_unpaired_keeps_most_of_paired_map(tux):
     """Fully unpaired training keeps >= 85% of the paired mAP at 64 bits (mean over seeds 0-4).
 
