@@ -3,7 +3,8 @@ export, datasets and methods.
 
 ``bench`` trains every chosen method at every code length and seed on one dataset and prints a
 paper-style table: mAP for I→T and T→I (mean ± std over seeds; the stable-tie mAP and, where the
-report has it, the tie-expected mAP), and training seconds. ``report`` trains one run (or a
+report has it, the tie-expected mAP), graded NDCG@50 (gain from the number of shared labels,
+``docs/evaluation.md``) and training seconds. ``report`` trains one run (or a
 comparison grid) and writes the one-file HTML report of `cmh_core.report`.
 
 Every error is one line ``error: ...`` on stderr with exit status 2, never a traceback (set
@@ -53,7 +54,7 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
         "bench",
         help="train and evaluate methods × code lengths × seeds; print a table",
         description="Train and evaluate every method × code length × seed on one dataset and print "
-        "paper-style tables of mAP (mean ± std over seeds) and training seconds.",
+        "paper-style tables of mAP and graded NDCG@50 (mean ± std over seeds) and training seconds.",
         epilog=f"methods: {names} (case-insensitive)",
     )
     b.add_argument("--dataset", default="tuxpaint", help="bundled name, 'synthetic', or a .npz/.mat/.h5 path")

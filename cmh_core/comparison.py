@@ -32,7 +32,7 @@ Starting = Callable[[int, int, str, int, int], None]
 
 
 def run_row(run: Run) -> dict[str, Any]:
-    """One flat table/CSV row of a run; the tie-expected mAP only when the report carries it."""
+    """One flat table/CSV row of a run; tie-expected mAP and NDCG@50 only when the report carries them."""
     row: dict[str, Any] = {
         "dataset": run.dataset,
         "method": run.method,
@@ -46,6 +46,10 @@ def run_row(run: Run) -> dict[str, Any]:
         expected = run.report.get(task, {}).get("mAP_expected")
         if expected is not None:
             row[f"map_{task}_expected"] = float(expected)
+    for task in ("i2t", "t2i"):  # graded NDCG@50 (docs/evaluation.md), where the report has it
+        ndcg = run.report.get(task, {}).get("NDCG@50")
+        if ndcg is not None:
+            row[f"ndcg_{task}"] = float(ndcg)
     row["fit_seconds"] = run.fit_seconds
     return row
 
@@ -74,7 +78,8 @@ def format_table(rows: list[dict], bits: Sequence[int]) -> str:
     -------
     str
         Tables for I→T and T→I mAP (each followed by its tie-expected table when the rows carry
-        one) and training seconds; each cell is ``mean ± std`` over seeds, the value alone for
+        one), graded NDCG@50 both ways (when the rows carry ``ndcg_i2t, ndcg_t2i``) and training
+        seconds; each cell is ``mean ± std`` over seeds, the value alone for
         one seed.
     """
     groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
@@ -88,6 +93,8 @@ def format_table(rows: list[dict], bits: Sequence[int]) -> str:
         ("map_i2t_expected", "mAP, image → text (I→T), tie-expected", 3),
         ("map_t2i", "mAP, text → image (T→I), ties broken by database order", 3),
         ("map_t2i_expected", "mAP, text → image (T→I), tie-expected", 3),
+        ("ndcg_i2t", "NDCG@50, image → text (I→T), graded by shared labels", 3),
+        ("ndcg_t2i", "NDCG@50, text → image (T→I), graded by shared labels", 3),
         ("fit_seconds", "training seconds", 2),
     ]
     out = []
@@ -190,7 +197,9 @@ class Comparison:
         """One row per (method, bits): seed count, mean and std of mAP both ways and fit seconds.
 
         Keys: ``method, n_bits, n_seeds, map_i2t_mean, map_i2t_std, map_t2i_mean, map_t2i_std,
-        fit_seconds_mean, fit_seconds_std`` (std is 0.0 for one seed, population std otherwise).
+        fit_seconds_mean, fit_seconds_std`` and, when every run's report has NDCG@50,
+        ``ndcg_i2t_mean, ndcg_i2t_std, ndcg_t2i_mean, ndcg_t2i_std`` (std is 0.0 for one seed,
+        population std otherwise).
         """
         groups: dict[tuple[str, int], list[Run]] = defaultdict(list)
         for r in self.runs:
@@ -202,7 +211,10 @@ class Comparison:
                 ("map_i2t", [r.map_i2t for r in runs]),
                 ("map_t2i", [r.map_t2i for r in runs]),
                 ("fit_seconds", [r.fit_seconds for r in runs]),
+                *((f"ndcg_{t}", [r.report.get(t, {}).get("NDCG@50") for r in runs]) for t in ("i2t", "t2i")),
             ):
+                if any(v is None for v in vals):  # runs from reports without NDCG@50
+                    continue
                 row[f"{key}_mean"] = float(np.mean(vals))
                 row[f"{key}_std"] = float(np.std(vals))
             out.append(row)

@@ -69,7 +69,8 @@ def test_grid_fills_the_table(compared, trainings):
     assert not compared.error
     assert sorted(trainings) == sorted((m, b, 0) for m in ("DCH", "CCA-ITQ") for b in (16, 32))
     table = compared.dataframe[0].value
-    assert list(table.columns) == ["method", "bits", "seeds", "mAP I→T", "mAP T→I", "training s"]
+    ndcg = ["NDCG@50 I→T", "NDCG@50 T→I"]  # graded NDCG beside mAP (issue 17)
+    assert list(table.columns) == ["method", "bits", "seeds", "mAP I→T", "mAP T→I", *ndcg, "training s"]
     assert [(m, b) for m, b in zip(table["method"], table["bits"], strict=True)] == [
         ("DCH", 16),
         ("DCH", 32),

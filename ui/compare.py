@@ -256,6 +256,11 @@ def summary_rows(cmp: Comparison) -> list[dict[str, Any]]:
             "seeds": s["n_seeds"],
             "mAP I→T": _mean_std(s["map_i2t_mean"], s["map_i2t_std"], s["n_seeds"], 3),
             "mAP T→I": _mean_std(s["map_t2i_mean"], s["map_t2i_std"], s["n_seeds"], 3),
+            **{  # graded NDCG@50 (shared-label gains), when the runs' reports carry it
+                f"NDCG@50 {d}": _mean_std(s[f"ndcg_{k}_mean"], s[f"ndcg_{k}_std"], s["n_seeds"], 3)
+                for k, d in (("i2t", "I→T"), ("t2i", "T→I"))
+                if f"ndcg_{k}_mean" in s
+            },
             "training s": _mean_std(s["fit_seconds_mean"], s["fit_seconds_std"], s["n_seeds"], 2),
         }
         for s in cmp.summary()

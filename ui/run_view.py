@@ -32,6 +32,9 @@ def _metrics(run: Run) -> None:
     c[2].metric("Code length", f"{run.report['n_bits']} bits")
     c[3].metric("Training time", f"{run.fit_seconds:.2f} s")
     c[4].metric("Evaluation time", f"{run.eval_seconds:.2f} s")
+    ndcg = [run.report.get(d, {}).get("NDCG@50") for d in ("i2t", "t2i")]
+    if None not in ndcg:  # graded by shared labels: sees what mAP's yes/no relevance cannot
+        st.caption(f"NDCG@50, graded by shared labels: I→T {ndcg[0]:.3f} · T→I {ndcg[1]:.3f}")
 
 
 def show_run(key: RunKey, run: Run) -> None:

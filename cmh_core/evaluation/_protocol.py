@@ -285,7 +285,11 @@ def evaluate(
                      "precision_at_k": {"k", "precision", "recall"},
                      "pr_curve": {"radius", "precision", "recall", "nonempty"},
                      "precision_within_radius2", "precision_within_radius2_micro"[, "per_query_ap"]},
-             "t2i": {...}, "mean_mAP", "mean_mAP_expected"}
+             "t2i": {...}, "mean_mAP", "mean_mAP_expected", "mean_NDCG@50"}
+
+        ``"NDCG@k"`` is graded NDCG (`ndcg_at_k`): the grade of a database item is the number
+        of labels it shares with the query (`graded_relevance`), its gain ``2^g - 1``; the
+        ``mean_`` keys average I→T and T→I. Definitions: ``docs/evaluation.md``.
     """
     check_ties(ties)
     n_bits = int(model.code_length)
@@ -321,7 +325,7 @@ def evaluate(
             return_per_query=return_per_query,
             n_jobs=n_jobs,
         )
-    for key in ("mAP", "mAP_expected"):
+    for key in ("mAP", "mAP_expected", *(f"NDCG@{k}" for k in map_at)):
         report[f"mean_{key}"] = (report["i2t"][key] + report["t2i"][key]) / 2
     return report
 

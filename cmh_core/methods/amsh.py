@@ -32,120 +32,25 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import linalg
 
+from cmh_core.methods._amsh_steps import (
+    RIDGE,
+    hash_iteration,
+    label_factors,
+    p_step,
+    pca_init,
+    ridge_factor,
+    sgn,
+    similarity_product,
+    step1_objective,
+)
 from cmh_core.methods._base import CrossModalHasher
 from cmh_core.methods._constraints import MAX_ANCHORS, MAX_ITER, Interval
 from cmh_core.methods._latent import balanced_procrustes, fit_rbf_anchors, rbf_anchor_features
 
 __all__ = ["AMSH"]
 
-_RIDGE = 0.01  # step-2 ridge, hard-coded in AMSH.m
 _MODS = ("image", "text")
-_BLOCK = 4096  # rows per block when accumulating ΦᵀΦ
-
-
-# ---------------------------------------------------------------------------------------------
-# Step 1 helpers (feature-by-sample layout, as in the reference: arrays are (r, n) and (c, n))
-# ---------------------------------------------------------------------------------------------
-
-
-def _sgn(A: np.ndarray) -> np.ndarray:
-    """Element-wise sign with sgn(0) = +1 (MATLAB's sign gives 0; measure-zero ties)."""
-    return np.where(A >= 0, 1.0, -1.0)
-
-
-def _label_factors(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """L (c, n) = Yᵀ, R = 2L - 1 (the ε-dragging directions), N = L with unit-norm columns."""
-    L = np.ascontiguousarray(Y.T, dtype=np.float64)  # L_m: (c, n)
-    N = L / np.maximum(np.linalg.norm(L, axis=0), 1e-7)  # N_m: S_ab = N_aᵀ N_b cosine similarities
-    return L, 2.0 * L - 1.0, N
-
-
-def _pca_init(Phi: np.ndarray, r: int, n_sample: int, rng: np.random.Generator) -> np.ndarray:
-    """V_m init: Φ projected on the top-r eigenvectors of the covariance of a random row sample.
-
-    Returns
-    -------
-    V : ndarray of float64, shape (r, n); not balanced or orthogonal (as in the reference)
-    """
-    n, m = Phi.shape
-    idx = rng.choice(n, size=min(n_sample, n), replace=False)
-    C = np.cov(Phi[np.sort(idx)].astype(np.float64), rowvar=False).reshape(m, m)  # (m, m), like cov()
-    _, W = linalg.eigh(C, subset_by_index=[m - r, m - 1])  # ascending; eigs() gives descending
-    return (Phi @ W[:, ::-1].astype(np.float32)).T.astype(np.float64)  # V = Wᵀ Φᵀ: (r, n)
-
-
-def _similarity_product(A: np.ndarray, Na: np.ndarray, Nb: np.ndarray) -> np.ndarray:
-    """``A S_ab = (A N_aᵀ) N_b`` for A (r, n_a): O(n r c), never the n_a×n_b matrix S_ab."""
-    return (A @ Na.T) @ Nb
-
-
-def _p_step(T: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """P_m = T Vᵀ (V Vᵀ)⁻¹ (c, r): least squares, no ridge (lstsq also covers a singular V Vᵀ)."""
-    return linalg.lstsq(V @ V.T, V @ T.T, lapack_driver="gelsy")[0].T
-
-
-def _step1_objective(L, R, N, P, V, B, E, r: int, lam: float, eta: float, beta: float) -> float:
-    """The full §3.3 objective, each S-term expanded so that no n×n matrix is formed.
-
-    ``||r S - Vᵀ B||² = r² ||N Nᵀ||² - 2 r <V Nᵀ, B Nᵀ> + <V Vᵀ, B Bᵀ>`` and
-    ``||r S_21 - V_2ᵀ V_1||² = r² <N_2 N_2ᵀ, N_1 N_1ᵀ> - 2 r <V_2 N_2ᵀ, V_1 N_1ᵀ> + <V_1 V_1ᵀ, V_2 V_2ᵀ>``.
-    """
-    J = 0.0
-    for m in range(2):
-        fit = L[m] + R[m] * E[m] - P[m] @ V[m]  # (c, n_m)
-        NN, VN, BN = N[m] @ N[m].T, V[m] @ N[m].T, B[m] @ N[m].T  # (c, c), (r, c), (r, c)
-        sim = r * r * np.sum(NN * NN) - 2 * r * np.sum(VN * BN) + np.sum((V[m] @ V[m].T) * (B[m] @ B[m].T))
-        J += np.sum(fit * fit) + lam * sim + eta * np.sum((B[m] - V[m]) ** 2)
-    cross = (
-        r * r * np.sum((N[1] @ N[1].T) * (N[0] @ N[0].T))
-        - 2 * r * np.sum((V[1] @ N[1].T) * (V[0] @ N[0].T))
-        + np.sum((V[0] @ V[0].T) * (V[1] @ V[1].T))
-    )
-    return float(J + beta * cross)
-
-
-# ---------------------------------------------------------------------------------------------
-# Step 2 helpers: ridge maps with adaptive bit margins
-# ---------------------------------------------------------------------------------------------
-
-
-def _ridge_factor(Phi: np.ndarray, eps: float):
-    """Cholesky factor of ``ΦᵀΦ + εI`` (m, m), the step-2 normal matrix (formed once).
-
-    ΦᵀΦ is computed in float32 by row blocks and summed in float64: its absolute error (about
-    1e-5 on 5,000 synthetic rows) stays far below the ridge ε = 0.01; against a float64 ΦᵀΦ the
-    ridge predictions there differ by 5e-4 relative and 0.02% of their signs.
-    """
-    m = Phi.shape[1]
-    G = np.zeros((m, m))
-    for s in range(0, Phi.shape[0], _BLOCK):
-        Pb = Phi[s : s + _BLOCK]
-        G += Pb.T @ Pb  # ΦᵀΦ: (m, m)
-    G[np.diag_indices(m)] += eps
-    return linalg.cho_factor(G)
-
-
-def _hash_iteration(Phi: np.ndarray, factor, Bt: np.ndarray, M: np.ndarray, eps: float):
-    """One step-2 round for one modality: F-step, then M-step.
-
-    ``F_mᵀ = (ΦᵀΦ + εI)⁻¹ Φᵀ T_m`` is bounded (``||F|| <= ||T|| / (2√ε)``), so the float32
-    products with Φ lose little accuracy to cancellation.
-
-    Returns
-    -------
-    W : ndarray (m, r), F_mᵀ;  M : ndarray (n, r), the new margins;  J : float, objective term
-    """
-    T = Bt * (1.0 + M)  # T_m = B_m + B_m ⊙ M_m: (n, r)
-    W = linalg.cho_solve(factor, (Phi.T @ T).astype(np.float64))  # F_mᵀ: (m, r)
-    pred = Phi @ W.astype(np.float32)  # F_m Φ_mᵀ, transposed: (n, r)
-    M = np.maximum(Bt * (pred - Bt), 0.0)  # M_m = max(B_m ⊙ (F_m Φ_mᵀ - B_m), 0)
-    res = Bt * (1.0 + M) - pred
-    return W, M, float(np.sum(res * res, dtype=np.float64)) + eps * float(np.sum(W * W))
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 class AMSH(CrossModalHasher):
@@ -173,7 +78,8 @@ class AMSH(CrossModalHasher):
     pca_sample : int, default=1000
         Rows sampled for the PCA initialisation of V_m, capped at n.
     random_state : int, Generator or None, default=None
-        Seeds the anchors, the PCA sample and the Procrustes fill-in directions.
+        Seeds the anchors, the PCA sample, the ``eigs`` start vector (the signs of the PCA start)
+        and the Procrustes fill-in directions.
 
     Attributes
     ----------
@@ -205,21 +111,25 @@ class AMSH(CrossModalHasher):
     hard-coded ridge 0.01, margins M_m initialised at 0 and targets B_m + B_m ⊙ M_m; 15 iterations
     per step; β = λ = 1e-3, η = 1; query code 1[φ(x) F_mᵀ > 0]; the database is the learned codes.
 
+    Random draws, all from ``random_state`` in the reference's order: the anchors of each
+    modality, then per modality the PCA row sample and the start vector of ``eigs`` (ARPACK,
+    `cmh_core.methods._amsh_steps.pca_init`), then the Procrustes fill-in directions (only where
+    Z is rank deficient). The ``eigs`` start vector decides the signs of the PCA directions; on
+    ``tuxpaint``, where every row is an anchor and in the PCA sample, it is the draw that makes
+    seeds differ (32 bits, seeds 0-19: I→T 0.48-0.53), as they do for the authors' code under
+    Octave (0.48-0.57). Measurements, and why the old 0.03 unpaired gap was this draw:
+    ``docs/methods/amsh.md``.
+
     Gap choices (ours): (1) anchors and the PCA sample are capped at n (the reference draws 1,500
     and 1,000 rows and fails on smaller sets); (2) ``Kernelize.m`` calls ``rand('seed', 2022)``,
-    which fixes every later draw of the demo (so all its seeds give the same numbers); here every
-    draw comes from ``random_state``; (3) sgn(0) = +1 for B and for query codes (MATLAB's sign
-    gives 0, ``> 0`` gives 0-bits; both are measure-zero ties); (4) the raw-feature centring of
-    ``main.m`` is omitted because the RBF kernel is translation invariant (distances are computed
-    around the anchor mean for float32 accuracy instead); (5) fill-in directions of the V-step are
-    made orthogonal to the kept ones and to 1, so the constraints hold exactly (the reference
-    draws them independently); (6) the n×m kernel products run in float32 (ΦᵀΦ summed in float64
-    over row blocks; its error is far below the 0.01 ridge), the m×m solves in float64; (7) the
-    PCA eigenvectors keep LAPACK's signs (MATLAB's ``eigs`` signs are arbitrary too; on tuxpaint,
-    random sign flips of the start move 32-bit mAP by up to ±0.03, a floor for any comparison with
-    a single MATLAB run). With n <= n_anchors and n <= pca_sample every row is an anchor and in
-    the PCA sample, so the seed only matters through the Procrustes fill-in directions (usually
-    none): the fit is then the same for every seed, as in the reference demo.
+    which fixes the anchors of the demo; here every draw comes from ``random_state``; (3) sgn(0) =
+    +1 for B and for query codes (MATLAB's sign gives 0, ``> 0`` gives 0-bits; both are
+    measure-zero ties); (4) the raw-feature centring of ``main.m`` is omitted because the RBF
+    kernel is translation invariant (distances are computed around the anchor mean for float32
+    accuracy instead); (5) fill-in directions of the V-step are made orthogonal to the kept ones
+    and to 1, so the constraints hold exactly (the reference draws them independently); (6) the
+    n×m kernel products run in float32 (ΦᵀΦ summed in float64 over row blocks; its error is far
+    below the 0.01 ridge), the m×m solves in float64.
     """
 
     name = "AMSH"
@@ -321,32 +231,32 @@ class AMSH(CrossModalHasher):
     def _learn_codes(self, Phi, Ys, rng, callback) -> list[np.ndarray]:
         """Step 1 (§3.3): returns B_m (r, n_m) in {-1, +1}; sets ``objective_``."""
         r, lam, eta, beta = int(self.n_bits), float(self.lam), float(self.eta), float(self.beta)
-        L, R, N = zip(*(_label_factors(y) for y in Ys), strict=True)  # (c, n_m) each
-        V = [_pca_init(F, r, int(self.pca_sample), rng) for F in Phi]  # V_m: (r, n_m)
-        B = [_sgn(v) for v in V]  # B_m = sgn(V_m)
+        L, R, N = zip(*(label_factors(y) for y in Ys), strict=True)  # (c, n_m) each
+        V = [pca_init(F, r, int(self.pca_sample), rng) for F in Phi]  # V_m: (r, n_m)
+        B = [sgn(v) for v in V]  # B_m = sgn(V_m)
         E = [np.zeros_like(x) for x in L]  # E_m: (c, n_m) ≥ 0
         history = []
         for it in range(1, int(self.n_iter) + 1):
             T = [L[m] + R[m] * E[m] for m in range(2)]  # ε-dragged targets L_m + R_m ⊙ E_m
-            P = [_p_step(T[m], V[m]) for m in range(2)]  # P_m: (c, r)
+            P = [p_step(T[m], V[m]) for m in range(2)]  # P_m: (c, r)
             for m, o in ((0, 1), (1, 0)):  # V_1 then V_2 (with the new V_1)
                 Z = (
                     P[m].T @ T[m]
-                    + lam * r * _similarity_product(B[m], N[m], N[m])  # λ r B_m S_mm
+                    + lam * r * similarity_product(B[m], N[m], N[m])  # λ r B_m S_mm
                     + eta * B[m]
-                    + beta * r * _similarity_product(V[o], N[o], N[m])  # β r V_o S_om
+                    + beta * r * similarity_product(V[o], N[o], N[m])  # β r V_o S_om
                 )  # Z_m: (r, n_m)
                 V[m] = balanced_procrustes(Z, rng)  # V_m V_mᵀ = n_m I, V_m 1 = 0
-            B = [_sgn(lam * r * _similarity_product(V[m], N[m], N[m]) + eta * V[m]) for m in range(2)]
+            B = [sgn(lam * r * similarity_product(V[m], N[m], N[m]) + eta * V[m]) for m in range(2)]
             E = [np.maximum(R[m] * (P[m] @ V[m] - L[m]), 0.0) for m in range(2)]  # ε-dragging
-            history.append(_step1_objective(L, R, N, P, V, B, E, r, lam, eta, beta))
+            history.append(step1_objective(L, R, N, P, V, B, E, r, lam, eta, beta))
             callback(it, history[-1])
         self.objective_ = np.asarray(history)
         return B
 
     def _learn_hash(self, Phi, B, callback) -> list[np.ndarray]:
         """Step 2 (§3.4): returns F_mᵀ (m_m, r); sets ``hash_objective_``."""
-        factors = [_ridge_factor(F, _RIDGE) for F in Phi]
+        factors = [ridge_factor(F, RIDGE) for F in Phi]
         Bt = [np.ascontiguousarray(b.T, dtype=np.float32) for b in B]  # B_mᵀ: (n_m, r)
         M = [np.zeros_like(b) for b in Bt]  # M_m ≥ 0, initialised at 0
         W: list[np.ndarray] = [np.empty(0), np.empty(0)]
@@ -354,7 +264,7 @@ class AMSH(CrossModalHasher):
         for it in range(1, int(self.n_iter_hash) + 1):
             J = 0.0
             for m in range(2):
-                W[m], M[m], Jm = _hash_iteration(Phi[m], factors[m], Bt[m], M[m], _RIDGE)
+                W[m], M[m], Jm = hash_iteration(Phi[m], factors[m], Bt[m], M[m], RIDGE)
                 J += Jm
             history.append(J)
             callback(int(self.n_iter) + it, J)
