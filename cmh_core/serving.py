@@ -40,7 +40,7 @@ import numpy as np
 from cmh_core._milvus_store import MilvusStore
 from cmh_core._store_base import CodeStore, _check_modality, _check_radius, _rank_ranges, _rank_rows
 from cmh_core._vocab import MODALITIES
-from cmh_core.hamming import _check_k, _faiss_batch
+from cmh_core.hamming import _check_k
 
 __all__ = ["CodeStore", "FaissStore", "MilvusStore", "FAISS_KINDS"]
 
@@ -147,12 +147,12 @@ class FaissStore(CodeStore):
     def _configure(self, index) -> None:
         o = self.opts
         subs = [index] if self.opts["shards"] == 1 else getattr(index, "subs", [])
+        # "flat" keeps FAISS's heap scan: its set is the first k in (distance, index) order, and
+        # `_rank_rows` restores that order within ties (as hamming.search does)
         for sub in subs:
-            if self.kind == "flat":
-                sub.use_heap = False  # counting scan: exact (distance, index) order, as hamming.search
-            elif self.kind in ("hash", "multihash"):
+            if self.kind in ("hash", "multihash"):
                 sub.nflip = o["nflip"]
-            else:
+            elif self.kind == "ivf":
                 sub.nprobe = o["nprobe"]
 
     def add(self, ids, codes, modality: str) -> None:
@@ -179,8 +179,6 @@ class FaissStore(CodeStore):
                 continue
             index = self._index[m]
             exact = self.kind == "flat" and self.opts["shards"] == 1
-            if exact:
-                index.query_batch_size = max(1, _faiss_batch(self.n_bytes, k))
             # Heap-based kinds cut ties at the k-th distance arbitrarily: over-fetch, then re-rank.
             D, I = index.search(q, k if exact else k + _OVERFETCH)
             ok = I >= 0

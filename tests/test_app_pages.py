@@ -105,6 +105,7 @@ def test_code_map_opens_with_a_trained_run(trained):
     at = _open("pages/4_Code_Map.py", trained)
     assert any("PCA of 1260 codes" in c.value for c in at.caption)
     assert any("Draw a lasso" in i.value for i in at.info)  # nothing selected yet
+    _by_key(at.button_group, "map_show").set_value("items").run()  # every item, not one dot per code
     # a selection event as Streamlit delivers it (set through the chart key, read dict-style)
     i, j = (int(x) for x in load_dataset("tuxpaint").split.database[:2])
     points = [{"id": f"image:{i}"}, {"id": f"text:{i}"}, {"id": f"text:{j}"}]
@@ -115,6 +116,42 @@ def test_code_map_opens_with_a_trained_run(trained):
     assert not at.exception, at.exception
     assert any(s.value.startswith("Selection: 3 codes (1 images, 2 captions)") for s in at.subheader)
     assert at.download_button
+
+
+def test_code_map_shows_one_marker_per_distinct_code(trained):
+    """DCH's collapsed codes: the default view draws each distinct code once, sized by its items,
+    and clicking a marker lists the items that share that code."""
+    from cmh_core.buckets import code_buckets
+    from cmh_core.evaluation import retrieval_codes
+
+    at = _open("pages/4_Code_Map.py", trained)
+    _by_key(at.button_group, "map_show").set_value("codes").run()  # the default; another test left items
+    assert not at.exception, at.exception
+    ds = load_dataset("tuxpaint")
+    key = trained.session_state["cmh_runs"].current
+    tr, db = ds.split.train, ds.split.database
+    model = DCH(n_bits=key.n_bits, random_state=key.seed).fit(
+        ds.image_features[tr], ds.text_features[tr], ds.labels[tr]
+    )
+    codes = retrieval_codes(model, ds, "learned")  # what the map shows: the learned database codes
+    n = {
+        m: code_buckets(codes[f"{m}_database"], ds.labels[db], ds.label_names).n_buckets
+        for m in ("image", "text")
+    }
+    caption = next(c.value for c in at.caption if "distinct codes for 1260 items" in c.value)
+    assert caption.startswith(
+        f"{n['image'] + n['text']} distinct codes for 1260 items ({n['image']} image codes"
+    )
+    at.session_state["code_map_buckets"] = {
+        "selection": {"points": [{"id": "bucket:image:0"}], "point_indices": [0], "box": [], "lasso": []}
+    }
+    at.run()
+    assert not at.exception, at.exception
+    first = codes["image_database"]
+    size = int((first == first[0]).all(axis=1).sum())  # items sharing the first database image's code
+    assert any(
+        s.value.startswith(f"Selection: {size} codes ({size} images, 0 captions)") for s in at.subheader
+    )
 
 
 @pytest.mark.slow

@@ -191,6 +191,7 @@ def test_code_map_selection_names_your_items(ds):
     _by_key(at.button, "custom_add_text").click().run()
     assert not at.error
     at.switch_page("pages/4_Code_Map.py").run()
+    _by_key(at.button_group, "map_show").set_value("items").run()  # your stars are drawn among items
     i = int(ds.split.database[0])
     points = [{"id": "yours:0"}, {"id": f"image:{i}"}]
     at.session_state["code_map_chart"] = {

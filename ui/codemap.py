@@ -15,13 +15,16 @@ from cmh_core.playground import place_near
 from ui.custom_items import custom_items, plain_markdown
 from ui.gallery import item_grid
 from ui.results import map_points, parse_item_id, selected_ids, selection_rows
-from ui.runs import map_codes, map_coords, mark_umap, umap_ready
+from ui.runs import codes_for, map_codes, map_coords, mark_umap, umap_ready
 from ui.state import RunKey, query_choice
 
 __all__ = ["code_map"]
 
-MAP_KEY = "code_map_chart"
+MAP_KEY = "code_map_chart"  # the items view
+BUCKETS_KEY = "code_map_buckets"  # the distinct-codes view
 COLOUR_BY = {"label": "Label", "modality": "Modality", "relevance": "Relevant to the current query"}
+SHOW = {"codes": "Distinct codes", "items": "Every item"}
+BUCKET_PREFIX = "bucket:"  # point ids of the bucket view: "bucket:image:3" (modality, bucket number)
 
 
 def _projection_choice(key: RunKey, run: Run) -> tuple[np.ndarray, str]:
@@ -85,6 +88,78 @@ def _own_items(fig, key: RunKey, run: Run, xy: np.ndarray) -> list[dict]:
     return mine
 
 
+def _buckets(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -> dict:
+    """Buckets of identical codes per modality, placed where their codes project (rows of `map_codes`)."""
+    from cmh_core.buckets import code_buckets
+
+    db = np.asarray(ds.split.database)
+    n = len(db)
+    codes = map_codes(key, run)
+    out: dict[str, list] = {
+        "ids": [],
+        "xy": [],
+        "count": [],
+        "modality": [],
+        "majority": [],
+        "hover": [],
+        "members": [],
+    }
+    for m, rows in (("image", slice(0, n)), ("text", slice(n, 2 * n))):
+        b = code_buckets(codes[rows], ds.labels[db], ds.label_names)
+        for k in range(b.n_buckets):
+            members = b.members(k)  # positions in the database
+            out["ids"].append(f"{BUCKET_PREFIX}{m}:{k}")
+            out["xy"].append(xy[rows][b.first[k]])
+            out["count"].append(int(b.count[k]))
+            out["modality"].append(m)
+            out["majority"].append(b.majority[k])
+            out["members"].append([int(db[j]) for j in members])
+            caps = [ds.texts[db[j]] for j in members]
+            out["hover"].append(
+                plotting.bucket_hover(int(b.count[k]), m, b.majority[k], float(b.purity[k]), caps)
+            )
+    out["xy"] = np.asarray(out["xy"], dtype=np.float64).reshape(-1, 2)
+    return out
+
+
+def _query_star(
+    ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray
+) -> tuple[np.ndarray, str] | None:
+    """Where the current query's code sits on the map, and its name (None without a query)."""
+    chosen = query_choice()
+    if not chosen:
+        return None
+    try:
+        modality, i = parse_item_id(chosen)
+        row = int(np.flatnonzero(np.asarray(ds.split.query) == i)[0])
+    except (ValueError, IndexError):
+        return None
+    code = codes_for(key, run)[f"{modality}_query"][row : row + 1]
+    pos = place_near(code, map_codes(key, run), xy)[0]
+    return pos, f"{modality} {i}: {ds.texts[i][:40]}"
+
+
+def _bucket_view(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -> tuple[object, dict]:
+    """The map of distinct codes and its caption; returns the figure and the buckets."""
+    bk = _buckets(ds, key, run, xy)
+    star = _query_star(ds, key, run, xy)
+    fig = plotting.bucket_map_figure(
+        bk["xy"], bk["ids"], bk["count"], bk["modality"], bk["majority"], bk["hover"]
+    )
+    if star is not None:
+        plotting.add_own_items(fig, star[0][None, :], ["query"], [f"query: {star[1]}"], ["image"])
+    big = int(np.argmax(bk["count"]))
+    n_img = sum(m == "image" for m in bk["modality"])
+    st.caption(
+        f"{len(bk['ids'])} distinct codes for {2 * len(ds.split.database)} items ({n_img} image codes, "
+        f"{len(bk['ids']) - n_img} caption codes); each marker is one code, its area the number of items "
+        f"that share it, its colour the label most of them carry. The largest holds {bk['count'][big]} "
+        f"{bk['modality'][big]} items (mostly {bk['majority'][big]}). Click or lasso markers to list "
+        "their items" + (f"; the star is the current query ({star[1]})." if star else ".")
+    )
+    return fig, bk
+
+
 @st.fragment
 def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
     """The map (colour choice, optional image–caption lines, lasso/box selection) and its gallery."""
@@ -97,14 +172,33 @@ def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
         c1.segmented_control("Colour by", options, format_func=COLOUR_BY.get, key="map_colour") or "modality"
     )
     lines = c2.toggle("Join each image to its caption", key="map_lines")
+    if st.session_state.get("map_show") not in SHOW:
+        st.session_state["map_show"] = "codes"
+    show = st.segmented_control("Show", list(SHOW), format_func=SHOW.get, key="map_show") or "codes"
     xy, how = _projection_choice(key, run)
-    pts = map_points(ds.texts, ds.labels, ds.label_names, ds.split.database, colour_by, qlab)
-    fig = plotting.code_map_figure(
-        xy, pts["ids"], pts["colour"], pts["symbol"], pts["hover"], pts["pairs"] if lines else None
+    if show == "codes":
+        fig, bk = _bucket_view(ds, key, run, xy)
+        mine = []
+    else:
+        pts = map_points(ds.texts, ds.labels, ds.label_names, ds.split.database, colour_by, qlab)
+        fig = plotting.code_map_figure(
+            xy, pts["ids"], pts["colour"], pts["symbol"], pts["hover"], pts["pairs"] if lines else None
+        )
+        mine = _own_items(fig, key, run, xy)
+    # one chart key per view: a selection survives recolouring (Streamlit keys charts by key alone)
+    event = st.plotly_chart(
+        fig,
+        key=MAP_KEY if show == "items" else BUCKETS_KEY,
+        on_select="rerun",
+        selection_mode=("lasso", "box", "points"),
     )
-    mine = _own_items(fig, key, run, xy)
-    event = st.plotly_chart(fig, key=MAP_KEY, on_select="rerun", selection_mode=("lasso", "box", "points"))
     ids = selected_ids(event)
+    if show == "codes":
+        picked = [i for i in ids if i.startswith(BUCKET_PREFIX)]
+        where = {b: j for j, b in enumerate(bk["ids"])}
+        ids = [
+            f"{bk['modality'][where[b]]}:{i}" for b in picked if b in where for i in bk["members"][where[b]]
+        ]
     yours = [i for i in ids if i.startswith(OWN_PREFIX)]
     ids = [i for i in ids if not i.startswith(OWN_PREFIX)]
     if yours:
