@@ -22,7 +22,7 @@ from ui.widgets import method_card, method_picker, training_form
 ds = dataset_or_stop()
 name = method_picker()
 method_card(name)
-choice = training_form(name)
+choice = training_form(name, ds)
 if choice is not None:
     train_from_form(ds.name, name, choice)  # in the background; current when done
 training_panel()  # this session's trainings: progress, queue, Stop (reattaches after a page change)

@@ -7,11 +7,11 @@ from typing import Any
 
 import streamlit as st
 
-from cmh_core.methods import METHODS
+from cmh_core.methods import METHODS, code_lengths, param_help
 from ui.state import ASK, DEFAULT_BITS, DEFAULT_METHOD, current_key
 from ui.url import BIT_CHOICES
 
-__all__ = ["method_picker", "method_card", "training_form"]
+__all__ = ["method_picker", "method_card", "offered_lengths", "training_form"]
 
 _FIDELITY_COLOUR = {
     "reference-code": "green",
@@ -74,18 +74,42 @@ def _bounds(cls, name: str) -> dict[str, Any]:
 
 
 def _param_widget(cls, name: str, default: Any, key: str) -> Any:
-    """A widget chosen from the default's type: checkbox, integer, float or text."""
+    """A widget chosen from the default's type: checkbox, integer, float or text.
+
+    Its help is the parameter's line of the method's docstring (`cmh_core.methods.param_help`), so
+    a raw name such as ``lam`` comes with its symbol and meaning; a blank box says what blank means.
+    """
+    helps = param_help(cls)
+    h = helps.get(name)
     if isinstance(default, bool):
-        return st.checkbox(name, value=default, key=key)
+        return st.checkbox(name, value=default, key=key, help=h)
     if isinstance(default, int):
         b = {k: int(v) for k, v in _bounds(cls, name).items()}
-        return int(st.number_input(name, value=default, step=1, key=key, **b))
+        return int(st.number_input(name, value=default, step=1, key=key, help=h, **b))
     if isinstance(default, float):
         b = {k: float(v) for k, v in _bounds(cls, name).items()}
         step = abs(default) / 10 if default else 0.01
-        return float(st.number_input(name, value=default, step=step, format="%g", key=key, **b))
-    text = st.text_input(name, value="" if default is None else str(default), key=key)
+        return float(st.number_input(name, value=default, step=step, format="%g", key=key, help=h, **b))
+    blank = "blank = automatic (see ?)" if default is None else None
+    text = st.text_input(
+        name, value="" if default is None else str(default), key=key, help=h, placeholder=blank
+    )
     return None if default is None and not text else text
+
+
+def offered_lengths(name: str, ds) -> tuple[list[int], dict[int, str]]:
+    """Code lengths the method accepts on ``ds`` (`cmh_core.methods.code_lengths`) and the refused ones.
+
+    Returns
+    -------
+    offered : list of int
+        Accepted lengths, increasing (JSPSH on ``tuxpaint`` adds its largest, 31).
+    refused : dict
+        ``{n_bits: reason}`` of the usual lengths the method refuses on this data.
+    """
+    nf = {"image": ds.image_features.shape[1], "text": ds.text_features.shape[1]}
+    lengths = code_lengths(name, nf, len(ds.split.train))
+    return [b for b, why in lengths.items() if why is None], {b: why for b, why in lengths.items() if why}
 
 
 def _bits_caption(cls, n_bits: int) -> str | None:
@@ -96,8 +120,11 @@ def _bits_caption(cls, n_bits: int) -> str | None:
     return None if length == n_bits else f"{cls.name} at n_bits={n_bits} gives {length}-bit codes."
 
 
-def training_form(name: str) -> dict[str, Any] | None:
+def training_form(name: str, ds=None) -> dict[str, Any] | None:
     """The training form (code length, hyper-parameters, seed, unpaired); the values once submitted.
+
+    With ``ds``, only the code lengths the method accepts on that dataset are offered, and the
+    refused ones are named with the method's reason.
 
     Returns
     -------
@@ -105,18 +132,19 @@ def training_form(name: str) -> dict[str, Any] | None:
         ``{"n_bits", "seed", "params", "unpaired"}`` when "Train" was pressed, else None.
     """
     cls = METHODS[name]
-    notes = [n for b in BIT_CHOICES if (n := _bits_caption(cls, b))]
+    choices, refused = offered_lengths(name, ds) if ds is not None else (list(BIT_CHOICES), {})
+    fallback = max([b for b in choices if b <= DEFAULT_BITS] or choices[:1] or [DEFAULT_BITS])
+    notes = [n for b in choices if (n := _bits_caption(cls, b))]
+    if refused:
+        why = next(iter(refused.values())).split("; use")[0]
+        notes.append(f"{cls.name} refuses {', '.join(map(str, refused))} bits on {ds.name}: {why}.")
     if notes:
         st.caption(" ".join(notes))
+    current = current_key()  # the form starts from the run on show (a link's, say)
+    if st.session_state.get("bits") not in choices:  # another method's length, or a link's
+        st.session_state["bits"] = current.n_bits if current and current.n_bits in choices else fallback
     with st.form(f"train_form_{name}"):
-        current = current_key()  # the form starts from the run on show (a link's, say)
-        bits = current.n_bits if current else DEFAULT_BITS
-        n_bits = st.segmented_control(
-            "Code length (bits)",
-            BIT_CHOICES,
-            default=bits if bits in BIT_CHOICES else DEFAULT_BITS,
-            key="bits",
-        )
+        n_bits = st.segmented_control("Code length (bits)", choices, key="bits")
         params = {}
         defaults = _defaults(cls)
         if defaults:
@@ -137,5 +165,5 @@ def training_form(name: str) -> dict[str, Any] | None:
             unpaired = float(frac) if on else 0.0
         if not st.form_submit_button("Train", type="primary"):
             return None
-    n_bits = int(n_bits or DEFAULT_BITS)
+    n_bits = int(n_bits or fallback)  # a click on the selected length deselects it: keep the fallback
     return {"n_bits": n_bits, "seed": seed, "params": params, "unpaired": unpaired}
