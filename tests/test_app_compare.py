@@ -244,7 +244,10 @@ def _lookup_script():
     st.write(f"{len(store)} stored")
 
 
-def test_lookup_matches_only_the_same_settings():
+def test_lookup_matches_only_the_same_settings(monkeypatch, tmp_path):
+    # a registry of its own: the module's other tests trained grids (RandomCodes on tuxpaint, say)
+    # that would rightly be found, so "other dataset" would not be what this test asks
+    monkeypatch.setenv("CMH_CACHE_DIR", str(tmp_path))
     at = AppTest.from_function(_lookup_script, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     found = at.json[0].value
