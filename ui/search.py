@@ -75,9 +75,30 @@ def query_set_code(ds: CrossModalDataset, codes: dict, modality: str, index: int
     return codes[f"{modality}_query"][pos]
 
 
+def _has_e5(ds: CrossModalDataset) -> bool:
+    """Whether the bundle also ships multilingual e5 text features (``<name>:e5``)."""
+    return ds.root is not None and (ds.root / "e5.npz").is_file()
+
+
 def typed_query(ds: CrossModalDataset, model) -> np.ndarray | None:
     """Text box → packed text code, naming unknown words; None when empty or refused (st.error shown)."""
-    text = st.text_input("Type a caption to search images", placeholder="a red apple", key="typed_text")
+    spec = (ds.metadata or {}).get("text_featurizer") or {}
+    if spec.get("kind") == "e5":  # multilingual sentence features: any language (docs/multilingual.md)
+        label, example = (
+            "Type a caption in any language to search images",
+            "Schildkröte, une pomme rouge, 赤いバス",
+        )
+        st.caption(
+            f"This run's text features: multilingual e5 ({spec.get('package')} {spec.get('version')})."
+        )
+    else:
+        label, example = "Type a caption to search images", "a red apple"
+        other = f" pick the dataset {ds.name}:e5 for queries in any language." if _has_e5(ds) else ""
+        st.caption(
+            "This run's text features: TF-IDF over the dataset's English captions (unknown words are named)."
+            + other
+        )
+    text = st.text_input(label, placeholder=example, key="typed_text")
     if not text.strip():
         return None
     try:
