@@ -220,7 +220,10 @@ async def session(browser, url: str, i: int) -> dict:
             **steps,
         }
     finally:
-        await context.close()
+        try:
+            await context.close()
+        except Exception:  # noqa: BLE001 - the browser is already gone (a cancelled, late session)
+            pass
 
 
 async def _level(url: str, n: int, limit_s: float) -> list[dict]:
