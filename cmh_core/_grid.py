@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["train_cell", "run_cells"]
+__all__ = ["one_thread", "train_cell", "run_cells"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _GIVEN = "\0given"  # the dataset key of a dataset object handed to local workers
@@ -42,6 +43,31 @@ def _dataset(ref: Any):
     return _DATASETS[ref]
 
 
+@contextmanager
+def one_thread(method: str):
+    """One BLAS/OpenMP thread (and one torch thread for deep methods) for the duration of a run.
+
+    Every grid cell runs so, sequential or parallel: results then do not depend on how many
+    threads the process had (a 2-thread BLAS sums in another order and can flip a sign bit).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from cmh_core.methods import method_class
+
+    torch, before = None, None
+    if "torch" in sys.modules or any(c.__name__ == "TorchHasher" for c in method_class(method).__mro__):
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
+
+
 def train_cell(ref: Any, method: str, n_bits: int, seed: int, params, protocol: str, unpaired: float):
     """One grid cell with one BLAS/OpenMP thread: `cmh_core.experiment.run_experiment` unchanged.
 
@@ -55,14 +81,10 @@ def train_cell(ref: Any, method: str, n_bits: int, seed: int, params, protocol: 
     Run
         With its fitted model (pickled back to the caller).
     """
-    from threadpoolctl import threadpool_limits
-
     from cmh_core.experiment import run_experiment
 
     ds = _dataset(ref)
-    with threadpool_limits(1):
-        if "torch" in sys.modules:  # loaded by an earlier deep run in this worker
-            sys.modules["torch"].set_num_threads(1)
+    with one_thread(method):
         return run_experiment(
             ds, method, n_bits=n_bits, seed=seed, params=params, protocol=protocol, unpaired=unpaired
         )

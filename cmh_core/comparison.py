@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cmh_core._grid import one_thread
 from cmh_core.datasets import CrossModalDataset, load_dataset
 from cmh_core.experiment import Run, run_experiment
 from cmh_core.runcache import RunCache, RunKey, dataset_fingerprint
@@ -344,8 +345,9 @@ def run_comparison(
         ``starting(i, total, method, n_bits, seed)`` before cell ``i`` (1-based) is looked up or
         trained (submitted, in parallel grids), so a caller can name the run it is waiting for.
     n_jobs : int
-        1 (default): train in this process. More: train on ``n_jobs`` local processes, one
-        BLAS thread each (or on that many `LocalCluster` workers with ``scheduler="local"``).
+        1 (default): train in this process. More: train on ``n_jobs`` local processes (or on
+        that many `LocalCluster` workers with ``scheduler="local"``). Every run, sequential or
+        parallel, uses one BLAS/OpenMP thread, so the runs do not depend on ``n_jobs``.
     scheduler : None, "local" or str
         ``"local"`` starts a Dask `LocalCluster` for the grid; ``"tcp://host:8786"`` uses a
         running Dask cluster (its workers load the dataset by name or path, or get the object).
@@ -416,8 +418,17 @@ def run_comparison(
         elif parallel:
             todo.append((i, m, b, s, by_name.get(m.lower())))
         else:
-            _finish(i, run_experiment(ds, m, n_bits=b, seed=s, params=by_name.get(m.lower()),
-                                      protocol=protocol, unpaired=unpaired), False)  # fmt: skip
+            with one_thread(m):  # as in parallel workers: the same runs whatever n_jobs is
+                run = run_experiment(
+                    ds,
+                    m,
+                    n_bits=b,
+                    seed=s,
+                    params=by_name.get(m.lower()),
+                    protocol=protocol,
+                    unpaired=unpaired,
+                )
+            _finish(i, run, False)
     if todo:
         from cmh_core._grid import run_cells
 
