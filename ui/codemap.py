@@ -17,6 +17,7 @@ from ui.gallery import item_grid
 from ui.results import map_points, parse_item_id, selected_ids, selection_rows
 from ui.runs import map_codes, map_coords, mark_umap, umap_ready
 from ui.state import RunKey, query_choice
+from ui.view import sync
 
 __all__ = ["code_map"]
 
@@ -98,6 +99,7 @@ def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
     )
     lines = c2.toggle("Join each image to its caption", key="map_lines")
     xy, how = _projection_choice(key, run)
+    sync("code_map")  # a fragment rerun: the colouring, lines and projection go to the URL here
     pts = map_points(ds.texts, ds.labels, ds.label_names, ds.split.database, colour_by, qlab)
     fig = plotting.code_map_figure(
         xy, pts["ids"], pts["colour"], pts["symbol"], pts["hover"], pts["pairs"] if lines else None
