@@ -7,7 +7,7 @@ page_frame(
     "Compare",
     "Train several methods at several code lengths on the same split with one button, then read "
     "which one retrieves best: mean ± std mAP over seeds, mAP against code length with the chance "
-    "line, and precision-recall curves side by side. Runs already trained in this session are reused.",
+    "line, and precision-recall curves side by side. Runs already trained on this server are reused.",
 )
 
 import streamlit as st  # noqa: E402  (title first: the page shows at once on a cold start)

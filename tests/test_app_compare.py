@@ -222,7 +222,7 @@ def _lookup_script():
     put("RandomCodes", 16, 0)
     put("CCA-ITQ", 16, 0, params={"n_iter": 3})  # not the defaults: a grid never asks for it
     learned, encoded = make_lookup("synthetic", "learned"), make_lookup("synthetic", "encoded")
-    other = make_lookup("tuxpaint", "learned")
+    other = make_lookup("openmoji", "learned")  # never trained in this module
     found = {
         "registered run": learned("RandomCodes", 16, 0) is not None,
         "other protocol": encoded("RandomCodes", 16, 0) is not None,

@@ -17,6 +17,7 @@ from ui.gallery import item_grid
 from ui.results import map_points, parse_item_id, selected_ids, selection_rows
 from ui.runs import codes_for, map_codes, map_coords, mark_umap, umap_ready
 from ui.state import RunKey, query_choice
+from ui.view import sync
 
 __all__ = ["code_map"]
 
@@ -176,6 +177,7 @@ def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
         st.session_state["map_show"] = "codes"
     show = st.segmented_control("Show", list(SHOW), format_func=SHOW.get, key="map_show") or "codes"
     xy, how = _projection_choice(key, run)
+    sync("code_map")  # a fragment rerun: the colouring, lines and projection go to the URL here
     if show == "codes":
         fig, bk = _bucket_view(ds, key, run, xy)
         mine = []
