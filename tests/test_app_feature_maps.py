@@ -25,13 +25,13 @@ def calls(monkeypatch, tmp_path):
 
 
 def test_sdeh_on_a_bundle_builds_the_cache_with_progress(calls, tux):
-    _region_tokens_ready(tux, RunKey.make("tuxpaint", "SDEH", 32, 0))
+    _region_tokens_ready(tux, RunKey.make("tuxpaint", "SDEH", 32, 0, {"local_tokens": "auto"}))
     assert calls == [("tuxpaint", True)]
 
 
 @pytest.mark.parametrize(
     "method, params",
-    [("DCH", {}), ("SDEH", {"local_branch": False}), ("SDEH", {"local_tokens": "chunks"})],
+    [("DCH", {}), ("SDEH", {}), ("SDEH", {"local_branch": False, "local_tokens": "auto"})],
 )
 def test_no_cache_build_when_nothing_reads_region_tokens(calls, tux, method, params):
     _region_tokens_ready(tux, RunKey.make("tuxpaint", method, 32, 0, params))
@@ -39,5 +39,5 @@ def test_no_cache_build_when_nothing_reads_region_tokens(calls, tux, method, par
 
 
 def test_no_cache_build_without_images(calls, synthetic_ds):
-    _region_tokens_ready(synthetic_ds, RunKey.make("synthetic", "SDEH", 32, 0))
+    _region_tokens_ready(synthetic_ds, RunKey.make("synthetic", "SDEH", 32, 0, {"local_tokens": "auto"}))
     assert calls == []

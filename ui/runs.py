@@ -53,14 +53,17 @@ def train(key: RunKey, callback: ProgressFn | None = None) -> Run:
 def _region_tokens_ready(ds, key: RunKey) -> None:
     """Build a bundle's 7×7 feature-map cache under a progress bar before SDEH needs it.
 
-    SDEH's local image branch reads region tokens from an on-disk cache that is computed once per
-    bundled dataset (tens of seconds on 2 cores); without this the page would sit silent before
-    the first epoch. Other methods, ``local_tokens="chunks"`` and datasets without images skip it.
+        SDEH's local image branch reads region tokens from an on-disk cache that is computed once per
+        bundled dataset (tens of seconds on 2 cores); without this the page would sit silent before
+        the first epoch. Only ``local_tokens="auto"`` reads them: other methods, SDEH's default
+    ``local_tokens="chunks"`` and datasets without images skip it.
     """
     from cmh_core.datasets import feature_maps
+    from cmh_core.methods import SDEH
 
     params = key.param_dict()
-    if key.method != "SDEH" or not params.get("local_branch", True) or params.get("local_tokens") == "chunks":
+    tokens = params.get("local_tokens", SDEH().local_tokens)  # default "chunks": no maps needed
+    if key.method != "SDEH" or not params.get("local_branch", True) or tokens != "auto":
         return
     if ds._thumbnail_loader is None or feature_maps.feature_map_path(ds).exists():
         return
