@@ -130,7 +130,7 @@ def test_ablation_switches(synthetic_ds):
     with pytest.raises(ValueError, match="nothing to train.*use_sim=True"):
         get_method("SDEH", **off).fit(*data)
     with pytest.raises(
-        ValueError, match="multiple of the 4 attention heads, got 30.*hidden_dim=64 \\(the default\\)"
+        ValueError, match="multiple of the 4 attention heads, got 30.*hidden_dim=256 \\(the default\\)"
     ):
         get_method("SDEH", hidden_dim=30).fit(*data)
     with pytest.raises(ValueError, match="'local_branch'.*'yes'"):

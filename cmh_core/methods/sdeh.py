@@ -57,7 +57,7 @@ __all__ = ["SDEH"]
 
 _P_CHUNKS = 0.25  # chance a training item uses chunk tokens although its map exists
 _N_HEADS, _N_LAYERS, _DROPOUT = 4, 1, 0.1
-_WIDTH = 64  # default hidden_dim (one constant, so the error message cannot drift from it)
+_WIDTH = 256  # default hidden_dim (one constant, so the error message cannot drift from it)
 _LOSSES = ("sim", "sem", "dc", "q")
 
 
@@ -83,11 +83,11 @@ class SDEH(TorchHasher):
     local_tokens : {"chunks", "auto"}, default="chunks"
         "chunks": 16 chunks of the feature vectors for both modalities; "auto": image region tokens
         where a row is a bundled image, words for TF-IDF text, chunks otherwise (4x the time).
-    hidden_dim : int, default=64
+    hidden_dim : int, default=256
         Width d of both subnetworks (a multiple of 4, the head count).
     lambda_sem, lambda_dc, lambda_q, lambda_common : float, default=0.1, 0.1, 0.01, 0.1
         Weights λ1, λ2, λ3 of L_sem, L_dc, L_q and λ_B of the common-code term.
-    n_epochs : int, default=40
+    n_epochs : int, default=80
     batch_size : int, default=128
     learning_rate : float, default=1e-3
         Adam step size (constant).
@@ -154,7 +154,7 @@ class SDEH(TorchHasher):
         lambda_dc: float = 0.1,
         lambda_q: float = 0.01,
         lambda_common: float = 0.1,
-        n_epochs: int = 40,
+        n_epochs: int = 80,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         device: str = "auto",

@@ -1,0 +1,136 @@
+"""The SDEH ablation table of docs/methods/sdeh.md, generated from measured runs (never typed).
+
+Runs come from ``scripts/tune_on_validation.py SDEH --split test`` (one JSON line per fit: the
+switch in ``key.params``, mAP and graded NDCG@50 per direction). Every switch row is compared
+with the defaults row of the same dataset and code length over the same seeds:
+
+* Δ = mean over seeds of (full - switched), on the mean of I→T and T→I; for a switch that turns
+  an idea off, Δ > 0 means the idea helps.
+* The verdict: "helps" when Δ > spread, "hurts" when Δ < -spread, else "within seed spread",
+  where spread = the larger of the two rows' standard deviations over seeds (of that mean).
+* A cell (dataset × bits × switch) with no run is listed as not run, never filled in.
+
+Usage::
+
+    python scripts/sdeh_ablation_table.py runs.jsonl [more.jsonl ...]            # print the table
+    python scripts/sdeh_ablation_table.py --write docs/methods/sdeh.md runs.jsonl  # between its markers
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+# name -> (params that switch it, does the switch turn the idea off?)
+SWITCHES = {
+    "local branch": ({"local_branch": False}, True),
+    "L_sim (graded similarity)": ({"use_sim": False}, True),
+    "L_sem (semantic decomposition)": ({"use_sem": False}, True),
+    "L_dc (distribution consistency)": ({"use_dc": False}, True),
+    "L_q (quantisation + balance)": ({"use_q": False}, True),
+    "graded target (vs binary)": ({"similarity": "binary"}, True),
+    "common codes B": ({"common_codes": False}, True),
+    "region + word tokens (vs chunks)": ({"local_tokens": "auto"}, False),
+}
+METRICS = (("mAP", "mAP"), ("NDCG@50", "NDCG@50"))
+
+
+def _load(paths: list[str]) -> dict:
+    """(dataset, bits, switch params as JSON) -> {seed: row}; the defaults have params ``{}``."""
+    runs: dict = defaultdict(dict)
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                key = row["key"]
+                if key["method"] != "SDEH" or key["split"] != "test":
+                    continue
+                params = json.dumps(key["params"], sort_keys=True)
+                runs[(key["dataset"], key["bits"], params)][key["seed"]] = row
+    return runs
+
+
+def _per_seed(rows: dict, metric: str, seeds: list[int]) -> np.ndarray:
+    """Mean of I→T and T→I of ``metric`` for each seed: (n_seeds,)."""
+    return np.array([(rows[s][f"i2t_{metric}"] + rows[s][f"t2i_{metric}"]) / 2 for s in seeds])
+
+
+def _cell(rows: dict, metric: str, seeds: list[int]) -> str:
+    """'0.712 ± 0.011 / 0.560 ± 0.008' (I→T / T→I, mean ± std over seeds)."""
+    parts = []
+    for d in ("i2t", "t2i"):
+        v = np.array([rows[s][f"{d}_{metric}"] for s in seeds])
+        parts.append(f"{v.mean():.3f} ± {v.std():.3f}")
+    return " / ".join(parts)
+
+
+def _verdict(full: np.ndarray, other: np.ndarray, idea_off: bool) -> str:
+    delta = (full - other).mean() if idea_off else (other - full).mean()
+    spread = max(full.std(), other.std())
+    word = "helps" if delta > spread else "hurts" if delta < -spread else "within seed spread"
+    return f"{word} (Δ {delta:+.3f}, spread {spread:.3f})"
+
+
+def table(paths: list[str]) -> str:
+    """The markdown table (and the list of cells not run) for every dataset × bits measured."""
+    runs = _load(paths)
+    out, missing = [], []
+    for dataset, bits in sorted({(k[0], k[1]) for k in runs}):
+        full = runs.get((dataset, bits, "{}"), {})
+        if not full:
+            missing.append(f"{dataset} {bits} bits: defaults (so no row of it)")
+            continue
+        out += [
+            f"\n**{dataset}, {bits} bits** (seeds {', '.join(map(str, sorted(full)))}; mean ± std; "
+            "I→T / T→I; the idea's effect is full − switched on the mean of both directions)\n",
+            "| idea (switch) | seeds | mAP | NDCG@50 | mAP: the idea | NDCG@50: the idea |",
+            "|---|---|---|---|---|---|",
+        ]
+        seeds = sorted(full)
+        out.append(
+            f"| all on (defaults) | {len(seeds)} | {_cell(full, 'mAP', seeds)} | "
+            f"{_cell(full, 'NDCG@50', seeds)} | | |"
+        )
+        for name, (params, idea_off) in SWITCHES.items():
+            rows = runs.get((dataset, bits, json.dumps(params, sort_keys=True)), {})
+            common = sorted(set(rows) & set(full))
+            if not common:
+                missing.append(f"{dataset} {bits} bits: {name}")
+                continue
+            verdicts = [
+                _verdict(_per_seed(full, m, common), _per_seed(rows, m, common), idea_off) for m, _ in METRICS
+            ]
+            out.append(
+                f"| {name} ({', '.join(f'{k}={v}' for k, v in params.items())}) | {len(common)} | "
+                f"{_cell(rows, 'mAP', common)} | {_cell(rows, 'NDCG@50', common)} | "
+                f"{verdicts[0]} | {verdicts[1]} |"
+            )
+    if missing:
+        out += ["", "Not run (no measurement, nothing filled in): " + "; ".join(missing) + "."]
+    return "\n".join(out) + "\n"
+
+
+START, END = "<!-- ablation table: start (scripts/sdeh_ablation_table.py) -->", "<!-- ablation table: end -->"
+
+
+def main(argv: list[str]) -> None:
+    """Print the table, or with ``--write FILE`` put it between FILE's two markers."""
+    if argv[:1] == ["--write"]:
+        path, text = argv[1], table(argv[2:])
+        with open(path) as f:
+            doc = f.read()
+        head, rest = doc.split(START, 1)
+        tail = rest.split(END, 1)[1]
+        with open(path, "w") as f:
+            f.write(f"{head}{START}\n{text}{END}{tail}")
+    else:
+        sys.stdout.write(table(argv))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
