@@ -7,7 +7,9 @@ with the defaults row of the same dataset and code length over the same seeds:
 * Δ = mean over seeds of (full - switched), on the mean of I→T and T→I; for a switch that turns
   an idea off, Δ > 0 means the idea helps.
 * The verdict: "helps" when Δ > spread, "hurts" when Δ < -spread, else "within seed spread",
-  where spread = the larger of the two rows' standard deviations over seeds (of that mean).
+  where spread = the larger of the standard deviations over seeds (of that mean) of the defaults
+  row (all its seeds) and of the switch row (when it has two seeds or more). A switch run with
+  fewer seeds than the defaults says so in its seeds column.
 * A cell (dataset × bits × switch) with no run is listed as not run, never filled in.
 
 Usage::
@@ -61,17 +63,18 @@ def _per_seed(rows: dict, metric: str, seeds: list[int]) -> np.ndarray:
 
 
 def _cell(rows: dict, metric: str, seeds: list[int]) -> str:
-    """'0.712 ± 0.011 / 0.560 ± 0.008' (I→T / T→I, mean ± std over seeds)."""
+    """'0.712 ± 0.011 / 0.560 ± 0.008' (I→T / T→I, mean ± std over seeds; one seed: its value)."""
     parts = []
     for d in ("i2t", "t2i"):
         v = np.array([rows[s][f"{d}_{metric}"] for s in seeds])
-        parts.append(f"{v.mean():.3f} ± {v.std():.3f}")
+        parts.append(f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v[0]:.3f}")
     return " / ".join(parts)
 
 
-def _verdict(full: np.ndarray, other: np.ndarray, idea_off: bool) -> str:
+def _verdict(full: np.ndarray, other: np.ndarray, full_all: np.ndarray, idea_off: bool) -> str:
+    """Verdict on one metric: per-seed values on the common seeds, and the defaults on all seeds."""
     delta = (full - other).mean() if idea_off else (other - full).mean()
-    spread = max(full.std(), other.std())
+    spread = max(full_all.std(), other.std() if len(other) > 1 else 0.0)
     word = "helps" if delta > spread else "hurts" if delta < -spread else "within seed spread"
     return f"{word} (Δ {delta:+.3f}, spread {spread:.3f})"
 
@@ -88,7 +91,7 @@ def table(paths: list[str]) -> str:
         out += [
             f"\n**{dataset}, {bits} bits** (seeds {', '.join(map(str, sorted(full)))}; mean ± std; "
             "I→T / T→I; the idea's effect is full − switched on the mean of both directions)\n",
-            "| idea (switch) | seeds | mAP | NDCG@50 | mAP: the idea | NDCG@50: the idea |",
+            "| idea (switch) | seeds run | mAP | NDCG@50 | mAP: the idea | NDCG@50: the idea |",
             "|---|---|---|---|---|---|",
         ]
         seeds = sorted(full)
@@ -103,10 +106,17 @@ def table(paths: list[str]) -> str:
                 missing.append(f"{dataset} {bits} bits: {name}")
                 continue
             verdicts = [
-                _verdict(_per_seed(full, m, common), _per_seed(rows, m, common), idea_off) for m, _ in METRICS
+                _verdict(
+                    _per_seed(full, m, common),
+                    _per_seed(rows, m, common),
+                    _per_seed(full, m, seeds),
+                    idea_off,
+                )
+                for m, _ in METRICS
             ]
             out.append(
-                f"| {name} ({', '.join(f'{k}={v}' for k, v in params.items())}) | {len(common)} | "
+                f"| {name} ({', '.join(f'{k}={v}' for k, v in params.items())}) | "
+                f"{len(common)} of {len(seeds)} (seed {', '.join(map(str, common))}) | "
                 f"{_cell(rows, 'mAP', common)} | {_cell(rows, 'NDCG@50', common)} | "
                 f"{verdicts[0]} | {verdicts[1]} |"
             )
