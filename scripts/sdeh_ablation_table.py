@@ -1,4 +1,4 @@
-"""The SDEH ablation table of docs/methods/sdeh.md, generated from measured runs (never typed).
+"""SDEH's tables in docs/methods/sdeh.md (against DCMH; ablations), generated from measured runs.
 
 Runs come from ``scripts/tune_on_validation.py SDEH --split test`` (one JSON line per fit: the
 switch in ``key.params``, mAP and graded NDCG@50 per direction). Every switch row is compared
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -40,7 +41,7 @@ SWITCHES = {
 METRICS = (("mAP", "mAP"), ("NDCG@50", "NDCG@50"))
 
 
-def _load(paths: list[str]) -> dict:
+def _load(paths: list[str], method: str = "SDEH") -> dict:
     """(dataset, bits, switch params as JSON) -> {seed: row}; the defaults have params ``{}``."""
     runs: dict = defaultdict(dict)
     for path in paths:
@@ -50,7 +51,7 @@ def _load(paths: list[str]) -> dict:
                     continue
                 row = json.loads(line)
                 key = row["key"]
-                if key["method"] != "SDEH" or key["split"] != "test":
+                if key["method"] != method or key["split"] != "test":
                     continue
                 params = json.dumps(key["params"], sort_keys=True)
                 runs[(key["dataset"], key["bits"], params)][key["seed"]] = row
@@ -77,6 +78,41 @@ def _verdict(full: np.ndarray, other: np.ndarray, full_all: np.ndarray, idea_off
     spread = max(full_all.std(), other.std() if len(other) > 1 else 0.0)
     word = "helps" if delta > spread else "hurts" if delta < -spread else "within seed spread"
     return f"{word} (Δ {delta:+.3f}, spread {spread:.3f})"
+
+
+def _dcmh_defaults() -> str:
+    """The params JSON of a DCMH run at its defaults as the runs file spells it (n_epochs given)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from cmh_core.methods import DCMH
+
+    return json.dumps({"n_epochs": DCMH().n_epochs}, sort_keys=True)
+
+
+def comparison(paths: list[str]) -> str:
+    """SDEH at its defaults against DCMH at its defaults: mAP, NDCG@50 and training time, per cell."""
+    sdeh, dcmh, dcmh_key = _load(paths), _load(paths, "DCMH"), _dcmh_defaults()
+    out = [
+        "| dataset, bits | method | seeds | mAP I→T / T→I | NDCG@50 I→T / T→I | fit: CPU s "
+        "| fit: wall s (load average) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for dataset, bits in sorted({(k[0], k[1]) for k in sdeh if k[2] == "{}"}):
+        for name, rows in (
+            ("SDEH", sdeh[(dataset, bits, "{}")]),
+            ("DCMH", {**dcmh.get((dataset, bits, "{}"), {}), **dcmh.get((dataset, bits, dcmh_key), {})}),
+        ):
+            if not rows:
+                out.append(f"| {dataset}, {bits} | {name} | not run | | | | |")
+                continue
+            seeds = sorted(rows)
+            cpu = np.array([rows[x]["cpu_s"] for x in seeds])
+            wall = ", ".join(f"{rows[x]['fit_s']:.0f} ({rows[x]['load']:.0f})" for x in seeds)
+            out.append(
+                f"| {dataset}, {bits} | {name} | {', '.join(map(str, seeds))} | "
+                f"{_cell(rows, 'mAP', seeds)} | "
+                f"{_cell(rows, 'NDCG@50', seeds)} | {cpu.mean():.0f} ± {cpu.std():.0f} | {wall} |"
+            )
+    return "\n".join(out) + "\n"
 
 
 def table(paths: list[str]) -> str:
@@ -125,21 +161,31 @@ def table(paths: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-START, END = "<!-- ablation table: start (scripts/sdeh_ablation_table.py) -->", "<!-- ablation table: end -->"
+MARKS = {
+    "ablation table": table,
+    "comparison": comparison,
+}
+
+
+def _between(doc: str, name: str, text: str) -> str:
+    """``doc`` with ``text`` between the markers ``<!-- name: start ... -->`` and ``<!-- name: end -->``."""
+    start, end = f"<!-- {name}: start (scripts/sdeh_ablation_table.py) -->", f"<!-- {name}: end -->"
+    head, rest = doc.split(start, 1)
+    return f"{head}{start}\n{text}{end}{rest.split(end, 1)[1]}"
 
 
 def main(argv: list[str]) -> None:
-    """Print the table, or with ``--write FILE`` put it between FILE's two markers."""
+    """Print the tables, or with ``--write FILE`` put each between FILE's markers."""
     if argv[:1] == ["--write"]:
-        path, text = argv[1], table(argv[2:])
+        path, runs = argv[1], argv[2:]
         with open(path) as f:
             doc = f.read()
-        head, rest = doc.split(START, 1)
-        tail = rest.split(END, 1)[1]
+        for name, make in MARKS.items():
+            doc = _between(doc, name, make(runs))
         with open(path, "w") as f:
-            f.write(f"{head}{START}\n{text}{END}{tail}")
+            f.write(doc)
     else:
-        sys.stdout.write(table(argv))
+        sys.stdout.write(comparison(argv) + table(argv))
 
 
 if __name__ == "__main__":
