@@ -88,6 +88,7 @@ class SDEH(TorchHasher):
     lambda_sem, lambda_dc, lambda_q, lambda_common : float, default=0.1, 0.1, 0.01, 0.1
         Weights λ1, λ2, λ3 of L_sem, L_dc, L_q and λ_B of the common-code term.
     n_epochs : int, default=80
+        Training epochs (chosen by the stopping rule on the validation split).
     batch_size : int, default=128
     learning_rate : float, default=1e-3
         Adam step size (constant).
