@@ -82,7 +82,7 @@ def _fit(ds, **params):
 
 
 def test_loss_decreases_and_every_term_is_reported(synthetic_ds):
-    m, calls = _fit(synthetic_ds, n_bits=16, n_epochs=8)
+    m, calls = _fit(synthetic_ds, n_bits=16, n_epochs=8, hidden_dim=32)
     assert [c[0] for c in calls] == list(range(1, 9))
     terms = [c[3] for c in calls]
     assert set(terms[0]) == {"sim", "sem", "dc", "q", "common"}
@@ -90,7 +90,9 @@ def test_loss_decreases_and_every_term_is_reported(synthetic_ds):
         assert c[1] == pytest.approx(sum(t.values()), rel=1e-6)
     assert calls[-1][1] < 0.8 * calls[0][1], [round(c[1], 4) for c in calls]
     assert terms[-1]["sim"] < terms[0]["sim"]
-    _, off = _fit(synthetic_ds, n_bits=16, n_epochs=2, use_dc=False, use_q=False, common_codes=False)
+    _, off = _fit(
+        synthetic_ds, n_bits=16, n_epochs=2, hidden_dim=32, use_dc=False, use_q=False, common_codes=False
+    )
     assert set(off[0][3]) == {"sim", "sem"}
 
 
@@ -109,14 +111,18 @@ def test_region_path_encodes_bundled_and_new_images(tux, tmp_path):
     after save/load, and the same seed gives the same codes."""
     sub = tux.split.train[:96]
     X1, X2, Y = tux.image_features[sub], tux.text_features[sub], tux.labels[sub]
-    m = get_method("SDEH", n_bits=24, n_epochs=2, local_tokens="auto", random_state=0).fit(X1, X2, Y)
+    m = get_method("SDEH", n_bits=24, n_epochs=2, hidden_dim=32, local_tokens="auto", random_state=0).fit(
+        X1, X2, Y
+    )
     assert m.region_tokens_ == 1 and m.word_tokens_ == 1 and m.region_basis_.shape == (1280, 128)
     new = X1[:5] * 1.01  # not a stored row: falls back to chunks
     proj = m._project(np.vstack([X1[:5], new]), "image")
     assert np.isfinite(proj).all() and not np.allclose(proj[:5], proj[5:])
     typed = np.zeros((2, X2.shape[1]), np.float32)  # an empty typed query
     assert m.encode(typed, "text").shape == (2, 3)
-    again = get_method("SDEH", n_bits=24, n_epochs=2, local_tokens="auto", random_state=0).fit(X1, X2, Y)
+    again = get_method("SDEH", n_bits=24, n_epochs=2, hidden_dim=32, local_tokens="auto", random_state=0).fit(
+        X1, X2, Y
+    )
     np.testing.assert_array_equal(again.train_codes_["image"], m.train_codes_["image"])
     loaded = load_model(m.save(tmp_path / "sdeh"))
     for mod, X in (("image", np.vstack([X1, new])), ("text", X2)):
@@ -135,8 +141,10 @@ def test_ablation_switches(synthetic_ds):
         get_method("SDEH", hidden_dim=30).fit(*data)
     with pytest.raises(ValueError, match="'local_branch'.*'yes'"):
         get_method("SDEH", local_branch="yes").fit(*data)
-    glob = get_method("SDEH", n_bits=16, n_epochs=1, local_branch=False, random_state=0).fit(*data)
-    full = get_method("SDEH", n_bits=16, n_epochs=1, random_state=0).fit(*data)
+    glob = get_method("SDEH", n_bits=16, n_epochs=1, hidden_dim=32, local_branch=False, random_state=0).fit(
+        *data
+    )
+    full = get_method("SDEH", n_bits=16, n_epochs=1, hidden_dim=32, random_state=0).fit(*data)
     assert glob.network_weights_.size < full.network_weights_.size  # no local branch, no gate
 
 
