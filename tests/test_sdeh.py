@@ -29,6 +29,8 @@ def test_sim_loss_is_zero_at_the_graded_target():
     assert float(nets.sim_loss(h, -h, s)) > 1.0
     half = nets.label_similarity(torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 0.0]]))
     assert float(half) == pytest.approx(2**-0.5)  # graded, not 0/1
+    binary = nets.label_similarity(torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 0.0], [0.0, 0.0]]), True)
+    assert binary.tolist() == [[1.0, 0.0]]  # the 0/1 target of the ablation
 
 
 def test_dc_loss_measures_distribution_shift():
@@ -80,22 +82,24 @@ def _fit(ds, **params):
 
 
 def test_loss_decreases_and_every_term_is_reported(synthetic_ds):
-    m, calls = _fit(synthetic_ds, n_bits=16, n_epochs=8)
+    m, calls = _fit(synthetic_ds, n_bits=16, n_epochs=8, hidden_dim=32)
     assert [c[0] for c in calls] == list(range(1, 9))
     terms = [c[3] for c in calls]
-    assert set(terms[0]) == {"sim", "sem", "dc", "q"}
+    assert set(terms[0]) == {"sim", "sem", "dc", "q", "common"}
     for t, c in zip(terms, calls, strict=True):
         assert c[1] == pytest.approx(sum(t.values()), rel=1e-6)
     assert calls[-1][1] < 0.8 * calls[0][1], [round(c[1], 4) for c in calls]
     assert terms[-1]["sim"] < terms[0]["sim"]
-    _, off = _fit(synthetic_ds, n_bits=16, n_epochs=2, use_dc=False, use_q=False)
+    _, off = _fit(
+        synthetic_ds, n_bits=16, n_epochs=2, hidden_dim=32, use_dc=False, use_q=False, common_codes=False
+    )
     assert set(off[0][3]) == {"sim", "sem"}
 
 
 @pytest.mark.slow
 def test_beats_random_codes_on_tuxpaint(tux, tux_fitted):
-    """32 bits, one seed, chunk tokens (the region path costs 4x the time; see the README table)."""
-    m, _ = _fit(tux, local_tokens="chunks")
+    """32 bits, one seed, the defaults (chunk tokens: the region path costs 4x the time)."""
+    m, _ = _fit(tux)
     rep, chance = evaluate(m, tux), evaluate(tux_fitted("RandomCodes", n_bits=32, random_state=0), tux)
     for d in ("i2t", "t2i"):
         assert rep[d]["mAP"] >= chance[d]["mAP"] + 0.10, (d, rep[d]["mAP"], chance[d]["mAP"])
@@ -108,14 +112,18 @@ def test_region_path_encodes_bundled_and_new_images(tux, tmp_path):
     after save/load, and the same seed gives the same codes."""
     sub = tux.split.train[:96]
     X1, X2, Y = tux.image_features[sub], tux.text_features[sub], tux.labels[sub]
-    m = get_method("SDEH", n_bits=24, n_epochs=2, random_state=0).fit(X1, X2, Y)
+    m = get_method("SDEH", n_bits=24, n_epochs=2, hidden_dim=32, local_tokens="auto", random_state=0).fit(
+        X1, X2, Y
+    )
     assert m.region_tokens_ == 1 and m.word_tokens_ == 1 and m.region_basis_.shape == (1280, 128)
     new = X1[:5] * 1.01  # not a stored row: falls back to chunks
     proj = m._project(np.vstack([X1[:5], new]), "image")
     assert np.isfinite(proj).all() and not np.allclose(proj[:5], proj[5:])
     typed = np.zeros((2, X2.shape[1]), np.float32)  # an empty typed query
     assert m.encode(typed, "text").shape == (2, 3)
-    again = get_method("SDEH", n_bits=24, n_epochs=2, random_state=0).fit(X1, X2, Y)
+    again = get_method("SDEH", n_bits=24, n_epochs=2, hidden_dim=32, local_tokens="auto", random_state=0).fit(
+        X1, X2, Y
+    )
     np.testing.assert_array_equal(again.train_codes_["image"], m.train_codes_["image"])
     loaded = load_model(m.save(tmp_path / "sdeh"))
     for mod, X in (("image", np.vstack([X1, new])), ("text", X2)):
@@ -125,12 +133,65 @@ def test_region_path_encodes_bundled_and_new_images(tux, tmp_path):
 def test_ablation_switches(synthetic_ds):
     tr = synthetic_ds.split.train
     data = synthetic_ds.image_features[tr], synthetic_ds.text_features[tr], synthetic_ds.labels[tr]
+    off = {"use_sim": False, "use_sem": False, "use_dc": False, "use_q": False, "common_codes": False}
     with pytest.raises(ValueError, match="nothing to train.*use_sim=True"):
-        get_method("SDEH", use_sim=False, use_sem=False, use_dc=False, use_q=False).fit(*data)
-    with pytest.raises(ValueError, match="multiple of the 4 attention heads, got 30"):
+        get_method("SDEH", **off).fit(*data)
+    with pytest.raises(
+        ValueError, match="multiple of the 4 attention heads, got 30.*hidden_dim=256 \\(the default\\)"
+    ):
         get_method("SDEH", hidden_dim=30).fit(*data)
     with pytest.raises(ValueError, match="'local_branch'.*'yes'"):
         get_method("SDEH", local_branch="yes").fit(*data)
-    glob = get_method("SDEH", n_bits=16, n_epochs=1, local_branch=False, random_state=0).fit(*data)
-    full = get_method("SDEH", n_bits=16, n_epochs=1, random_state=0).fit(*data)
+    glob = get_method("SDEH", n_bits=16, n_epochs=1, hidden_dim=32, local_branch=False, random_state=0).fit(
+        *data
+    )
+    full = get_method("SDEH", n_bits=16, n_epochs=1, hidden_dim=32, random_state=0).fit(*data)
     assert glob.network_weights_.size < full.network_weights_.size  # no local branch, no gate
+
+
+# ---------------------------------------------------------------- every switch acts on tuxpaint
+SWITCHES = {
+    "local branch": {"local_branch": False},
+    "L_sim": {"use_sim": False},
+    "L_sem": {"use_sem": False},
+    "L_dc": {"use_dc": False},
+    "L_q": {"use_q": False},
+    "binary target": {"similarity": "binary"},
+    "common codes": {"common_codes": False},
+    "region tokens": pytest.param(
+        {"local_tokens": "auto"}, marks=pytest.mark.slow
+    ),  # feature-map cache + PCA
+}
+
+
+@pytest.fixture(scope="module")
+def tux_small(tux):
+    """192 tuxpaint training rows: a short fit (3 epochs, width 16, 16 bits) that every switch must move."""
+    sub = tux.split.train[:192]
+    return tux.image_features[sub], tux.text_features[sub], tux.labels[sub]
+
+
+def _codes(data, **params):
+    m = get_method("SDEH", n_bits=16, n_epochs=3, hidden_dim=16, random_state=0, device="cpu", **params)
+    m.fit(*data)
+    return np.unpackbits(m.train_codes_["image"], axis=1), np.unpackbits(m.train_codes_["text"], axis=1)
+
+
+@pytest.fixture(scope="module")
+def base_codes(tux_small):
+    return _codes(tux_small)
+
+
+@pytest.mark.parametrize("params", list(SWITCHES.values()), ids=list(SWITCHES))
+def test_each_switch_changes_the_training_codes(tux_small, base_codes, params):
+    """An idea that changes no bit is a defect: each switch moves some of the 192 x 16 training bits."""
+    codes = _codes(tux_small, **params)
+    changed = sum(int((a != b).sum()) for a, b in zip(codes, base_codes, strict=True))
+    assert changed > 0, params
+
+
+def test_common_codes_are_one_code_per_item_and_the_database(base_codes, tux_small):
+    img, txt = base_codes
+    np.testing.assert_array_equal(img, txt)  # B = sgn(h_v + h_t): one code for both modalities
+    per_modality = _codes(tux_small, common_codes=False)
+    assert (per_modality[0] != per_modality[1]).any()  # without it each modality has its own codes

@@ -124,3 +124,38 @@ def test_unpair_invariants():
     for bad in (-0.1, 1.5, "half", True, float("nan")):
         with pytest.raises(ValueError, match="fraction"):
             unpair(ds, bad)
+
+
+# ---------------------------------------------------------------- the validation split carved from train
+def test_validation_split_is_carved_from_train_only():
+    from cmh_core.datasets import validation_split
+
+    Y = _labels(n=600)
+    outer = make_split(Y, random_state=0)
+    v = validation_split(outer, Y, fraction=0.25, random_state=3)
+    assert len(v.query) == round(0.25 * len(outer.train))
+    assert np.isin(v.query, outer.train).all() and np.isin(v.database, outer.train).all()
+    assert len(np.intersect1d(v.query, outer.query)) == 0  # the real queries are never seen
+    assert len(np.intersect1d(v.query, v.database)) == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([v.query, v.database])), np.sort(outer.train))
+    np.testing.assert_array_equal(v.train, v.database)
+    twice = Y[outer.train].sum(axis=0) >= 2  # labels that can be on both sides of the carve
+    assert twice.sum() >= Y.shape[1] - 1  # only the two-item label is split 1 + 1 by the outer split
+    assert (Y[v.query].sum(axis=0) > 0)[twice].all() and (Y[v.train].sum(axis=0) > 0)[twice].all()
+    again, other = validation_split(outer, Y, 0.25, 3), validation_split(outer, Y, 0.25, 4)
+    np.testing.assert_array_equal(again.query, v.query)
+    assert not np.array_equal(other.query, v.query)
+    for bad in (0, 1.0, -0.2, "0.2", True):
+        with pytest.raises(ValueError, match="fraction"):
+            validation_split(outer, Y, bad)
+
+
+def test_validation_dataset_on_tuxpaint():
+    from cmh_core.datasets import load_dataset, validation_dataset
+
+    ds = load_dataset("tuxpaint")
+    v = validation_dataset(ds)
+    assert v.split.sizes() == {"query": 126, "database": 504, "train": 504}
+    assert len(np.intersect1d(v.split.query, ds.split.query)) == 0
+    assert v.image_features is ds.image_features  # a view of the same arrays, not a copy
+    assert ds.split.sizes()["query"] == 158  # the original is untouched

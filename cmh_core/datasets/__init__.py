@@ -18,7 +18,7 @@ from cmh_core.datasets._types import CrossModalDataset, Split
 from cmh_core.datasets.bundled import BUNDLED, bundle_folder, load_bundle, with_text_features
 from cmh_core.datasets.featurize import featurize_image, featurize_text
 from cmh_core.datasets.files import SUPPORTED_SUFFIXES, as_path, read_benchmark_file, save_benchmark_file
-from cmh_core.datasets.split import make_split, unpair
+from cmh_core.datasets.split import make_split, unpair, validation_dataset, validation_split
 from cmh_core.datasets.synthetic import make_synthetic
 
 __all__ = [
@@ -34,6 +34,8 @@ __all__ = [
     "read_benchmark_file",
     "save_benchmark_file",
     "unpair",
+    "validation_dataset",
+    "validation_split",
 ]
 
 _DESCRIPTIONS = {

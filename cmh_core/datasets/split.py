@@ -9,11 +9,14 @@ memory linear in n, so it is used as is for 10^6 synthetic items.
 The index arrays are stored in a seeded random order, not sorted: ``ties="stable"`` breaks
 distance ties by database position, and a sorted database of a dataset stored by category would
 put the items of the query's category first in every tie (inflating mAP). `unpair` gives the
-per-modality training row orders of the unpaired setting.
+per-modality training row orders of the unpaired setting. `validation_split` carves a seeded
+validation part out of the training rows: every tuned default is chosen on it, never on the query
+set (`validation_dataset` wraps a dataset around it, so `evaluate` scores it unchanged).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from numbers import Real
 
 import numpy as np
@@ -21,7 +24,7 @@ import numpy as np
 from cmh_core._checks import check_labels
 from cmh_core.datasets._types import Split
 
-__all__ = ["make_split", "unpair"]
+__all__ = ["make_split", "unpair", "validation_dataset", "validation_split"]
 
 
 def _first_with_each_label(labels_perm: np.ndarray, blocked: np.ndarray) -> list[int]:
@@ -170,3 +173,62 @@ def unpair(dataset, fraction: float, random_state: int | None = 0) -> dict[str, 
     text = train.copy()
     text[moved] = train[rng.permutation(moved)]  # texts of the moved positions, shuffled among them
     return {"image": train.copy(), "text": text}
+
+
+def validation_split(split: Split, labels, fraction: float = 0.2, random_state: int | None = 0) -> Split:
+    """Carve a seeded validation part out of ``split.train``: the split every tuned default uses.
+
+    The training rows are split by `make_split` itself (so every label with two or more training
+    items has validation queries and something left to retrieve). The original query rows are
+    never touched: tuning on this split cannot see the query set.
+
+    Parameters
+    ----------
+    split : Split
+        The dataset's query / database / train split.
+    labels : array-like of {0, 1}, shape (n, c)
+        The dataset's multi-hot labels (all rows; only ``labels[split.train]`` is read).
+    fraction : float, default 0.2
+        Share of the training rows held out for validation, in (0, 1).
+    random_state : int or None, default 0
+        Seed of the carve; the same split, labels and seed always give the same validation split.
+
+    Returns
+    -------
+    Split
+        ``query``: the validation rows (n_val,); ``database`` and ``train``: the remaining
+        training rows (n_tr - n_val,), identical. int64 dataset rows, all from ``split.train``.
+
+    Raises
+    ------
+    ValueError
+        If ``fraction`` is not in (0, 1) or the training part has fewer than 2 rows.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0.0 < float(fraction) < 1.0:
+        raise ValueError(
+            f"fraction must be in (0, 1) (share of training rows for validation), got {fraction!r}"
+        )
+    train = np.asarray(split.train, dtype=np.int64)
+    if len(train) < 2:
+        raise ValueError(f"split.train has {len(train)} row(s); a validation split needs at least 2")
+    inner = make_split(np.asarray(labels)[train], query_fraction=float(fraction), random_state=random_state)
+    rest = train[inner.database]
+    return Split(query=train[inner.query], database=rest, train=rest.copy())
+
+
+def validation_dataset(dataset, fraction: float = 0.2, random_state: int | None = 0):
+    """The dataset with `validation_split` as its split: fit on ``.split.train``, `evaluate` as usual.
+
+    Parameters
+    ----------
+    dataset : CrossModalDataset
+    fraction, random_state
+        As `validation_split`.
+
+    Returns
+    -------
+    CrossModalDataset
+        A shallow copy (arrays shared, not copied) whose queries are the validation rows.
+    """
+    split = validation_split(dataset.split, dataset.labels, fraction, random_state)
+    return dataclasses.replace(dataset, split=split)

@@ -245,10 +245,15 @@ def _classes() -> dict[str, type]:  # noqa: C901 -- one block of class definitio
 
 
 # ---------------------------------------------------------------------------------- losses (§6.3)
-def label_similarity(ya: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-    """s_ij = cos(y_i, y_j) ∈ [0, 1], the graded multi-label similarity: (b, c), (b', c) -> (b, b')."""
+def label_similarity(ya: torch.Tensor, yb: torch.Tensor, binary: bool = False) -> torch.Tensor:
+    """s_ij = cos(y_i, y_j) ∈ [0, 1], the graded multi-label similarity: (b, c), (b', c) -> (b, b').
+
+    ``binary=True`` gives the 0/1 similarity the abstract criticises (1 when labels overlap).
+    """
     import torch.nn.functional as F
 
+    if binary:
+        return (ya @ yb.T > 0).to(ya.dtype)
     return F.normalize(ya, dim=1) @ F.normalize(yb, dim=1).T
 
 
