@@ -17,7 +17,7 @@ vectors share at least one label). The conventions, stated once for all function
   distances in 0..65535 (Hamming distances) take the fast counting paths directly; other
   values are first replaced by their dense rank within each row.
 
-`evaluate` runs the protocol of ``design/evaluation.md`` for a fitted model on a
+`evaluate` runs the protocol of ``docs/evaluation.md`` for a fitted model on a
 `CrossModalDataset`: I→T (image queries, text database) and T→I, returning plain JSON.
 
 Layout (as `sklearn.metrics`): ``_checks`` (input checks), ``_ranking`` (relevance and the
