@@ -78,7 +78,7 @@ def test_step1_objective_matches_dense_oracle():
 
 
 def _dense_amsh(Phi, Ys, V, r, lam=1e-3, eta=1.0, beta=1e-3, n_iter=15):
-    """Oracle for tiny n: docs/methods/amsh.md written densely (explicit n×n S, inverses, SVD).
+    """Oracle for tiny n: the steps of the AMSH docstring written densely (explicit n×n S, inverses, SVD).
 
     Phi: two (n_m, m) kernel features; Ys: two (n_m, c) label matrices; V: two (r, n_m) starts.
     Returns the training codes B_m (r, n_m) and the hash maps F_m (r, m).

@@ -37,6 +37,7 @@ def test_train_shows_map_against_chance(trained):
     labels = {m.label: m.value for m in trained.metric}
     assert float(labels["mAP I→T"]) >= 0.4  # DCH on tuxpaint, 32 bits: far above chance (~0.1)
     assert labels["Code length"] == "32 bits"
+    assert any(c.value.startswith("NDCG@50, graded by shared labels: I→T 0.") for c in trained.caption)
     assert not trained.error
     runs = trained.session_state["cmh_runs"]
     assert [k.label() for k in runs.runs] == ["DCH · 32 bits · seed 0"]

@@ -1,10 +1,10 @@
 """Helpers shared by the latent-factor methods (AMSH and the methods built on its pieces).
 
 * `balanced_procrustes`: the "balanced orthogonal" Procrustes step of discrete graph hashing, used
-  by AMSH's V-step (``solve_V.m`` in the reference code, docs/methods/README.md):
+  by AMSH's V-step (``solve_V.m`` in the reference code; docs/methods/amsh.md):
   ``argmax_V tr(V^T Z)`` s.t. ``V V^T = scale^2 I`` and ``V 1 = 0``.
 * `fit_rbf_anchors` / `rbf_anchor_features`: the RBF kernel map on anchors drawn from the training
-  rows (``Kernelize.m``, docs/methods/README.md), with σ the mean squared train-anchor distance
+  rows (``Kernelize.m``, docs/methods/amsh.md), with σ the mean squared train-anchor distance
   and the training column mean subtracted.
 
 Nothing here forms an n×n matrix: the Procrustes step costs O(n r²), the kernel map streams over
