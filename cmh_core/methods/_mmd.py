@@ -124,10 +124,18 @@ class MMDRidge:
         self.bound = float(lipschitz)
         self.L = self.bound * 1e-3
         self._plain = ridge_factor(gram, self.lam)
+        self._factors: dict[float, tuple] = {}
 
     def _solve(self, rhs, kappa):
-        fac = self._plain if kappa == 0 else ridge_factor(self.gram, self.lam / (1.0 + kappa))
-        W = linalg.cho_solve(fac, rhs)
+        if kappa == 0:
+            fac = self._plain
+        else:  # L moves by factors of 2, so a few κ recur: keep their factors (identical results)
+            if kappa not in self._factors:
+                if len(self._factors) >= 6:
+                    self._factors.pop(next(iter(self._factors)))
+                self._factors[kappa] = ridge_factor(self.gram, self.lam / (1.0 + kappa))
+            fac = self._factors[kappa]
+        W = linalg.cho_solve(fac, rhs, check_finite=False)
         return W, (self.Phi @ W.astype(np.float32)).T.astype(np.float64)
 
     def step(self, B, W0=None, F0=None, mmd=None, m=0, mu_o=None):

@@ -20,6 +20,9 @@ choice, the gaps to the paper and the measured ablations. Paired data (unified c
 * Unpaired data (``Y_txt``): each modality keeps its own codes B_m and latent V_m, coupled through the
   cross-modal label similarity ``μ ||r S_12 - V_1^T V_2||² / (r sqrt(n_1 n_2))`` (as AMSH does) and the
   MMD; pairing is never used.
+* Defaults: α = η = 1 (the balance), μ = 300, λ = 1e-2, 15 iterations, 256 random features,
+  σ² = r. μ = 300 is HPsEH's validation choice reused, not validated for CSMH (docs/methods/csmh.md);
+  nothing was tuned on the query set.
 * Every fit also trains the same model with α = 0 from the same state and records how many training
   bits differ (``bits_changed_without_mmd_``), and the MMD before and after training.
 
