@@ -11,6 +11,7 @@ import pytest
 
 from cmh_core.datasets import make_synthetic
 from cmh_core.experiment import run_experiment
+from cmh_core.hamming import pack_bits
 from cmh_core.methods._kernel import normalized_labels
 from cmh_core.methods._mmd import RFFMMD, class_weights
 from cmh_core.methods.csmh import CSMH, cross_similarity
@@ -120,6 +121,10 @@ def test_diagnostics_match_the_ablation(tux_fitted):
     full, off = tux_fitted("CSMH", **TUX), tux_fitted("CSMH", mmd=False, **TUX)
     assert full.bits_changed_without_mmd_ == _bits_changed(full, off) // 2 > 0
     assert off.bits_changed_without_mmd_ == 0
+    twin = full._without_mmd  # the α = 0 run scripts/ablation_kernel.py scores as CSMH(mmd=False)
+    for i, mod in enumerate(("image", "text")):
+        np.testing.assert_array_equal(pack_bits(twin["codes"][mod] > 0), off.train_codes_[mod])
+        np.testing.assert_allclose(twin["projections"][i], off.projections_[mod], rtol=1e-5, atol=1e-6)
     print(f"\nMMD before {full.mmd_before_:.2e}, after {full.mmd_after_:.2e} ({off.mmd_after_:.2e} without)")
     assert full.mmd_after_ < full.mmd_before_
     assert full.mmd_after_ < off.mmd_after_

@@ -194,8 +194,10 @@ class CSMH(KernelHasher):
         W, B, history, mmds = self._train(Phis, grams, Yh, mmd, state, alpha, rng, callback)
         self.mmd_before_, self.mmd_after_ = mmds
         if alpha > 0:  # the same fit without the MMD, from the same state and random stream
-            off = self._train(Phis, grams, Yh, mmd, state, 0.0, state[2], None)[1]
+            W_off, off = self._train(Phis, grams, Yh, mmd, state, 0.0, state[2], None)[:2]
             self.bits_changed_without_mmd_ = int(sum(np.sum(b != o) for b, o in zip(B, off, strict=True)))
+            # not a fitted attribute (not saved): lets an ablation score CSMH(mmd=False) without a refit
+            self._without_mmd = {"projections": W_off, "codes": {"image": off[0].T, "text": off[-1].T}}
         else:
             self.bits_changed_without_mmd_ = 0
         store_kernel_model(self, states, W, history)
