@@ -26,6 +26,8 @@ from cmh_core.methods._kernel import ridge_factor
 
 __all__ = ["MMDRidge", "RFFMMD", "class_weights"]
 
+_BLOCK = 1024  # samples per block of random features (D × block scratch, not D × n)
+
 
 def class_weights(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-class multi-label weights (c, n) (rows sum to 1 where the class has mass) and masses (c,)."""
@@ -76,24 +78,35 @@ class RFFMMD:
             for W in self.Wt
         ]
 
-    def embed(self, F: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted mean embeddings (D, K) of modality m's latents F (r, n_m), and ``Ω^T F + b`` (D, n_m).
+    def _args(self, F: np.ndarray):
+        """``(columns, Ω^T F_b + b)`` (D, b) float32 over blocks of samples: O(D · block) scratch."""
+        F32 = F.astype(np.float32)
+        for s in range(0, F.shape[1], _BLOCK):
+            yield slice(s, s + _BLOCK), self.Om32.T @ F32[:, s : s + _BLOCK] + self.b32
+
+    def embed(self, F: np.ndarray, m: int) -> np.ndarray:
+        """Weighted mean embeddings (D, K) of modality m's latents F (r, n_m).
 
         float32 features (the MMD's rounding error stays far below the values compared).
         """
-        Arg = self.Om32.T @ F.astype(np.float32) + self.b32  # (D, n)
-        return (self.c * np.cos(Arg)) @ self.Wt[m].T, Arg
+        mu = np.zeros((self.Om.shape[1], self.Wt[m].shape[0]))
+        for cols, Arg in self._args(F):
+            mu += (self.c * np.cos(Arg)) @ self.Wt[m][:, cols].T
+        return mu
 
     def value(self, F1: np.ndarray, F2: np.ndarray) -> float:
         """MMD(F_1, F_2) (marginal + conditional)."""
-        return float(np.sum((self.embed(F1, 0)[0] - self.embed(F2, 1)[0]) ** 2))
+        return float(np.sum((self.embed(F1, 0) - self.embed(F2, 1)) ** 2))
 
-    def grad(self, mu_m: np.ndarray, Arg: np.ndarray, mu_o: np.ndarray, m: int) -> np.ndarray:
-        """∇_{F_m} MMD (r, n_m) from modality m's embedding and ``Ω^T F_m + b``, and the other's.
+    def grad(self, F: np.ndarray, mu_m: np.ndarray, mu_o: np.ndarray, m: int) -> np.ndarray:
+        """∇_{F_m} MMD (r, n_m) from modality m's latents and embedding, and the other's embedding.
 
-        ``∂ψ/∂f = -c sin(Ω^T f + b) Ω^T``; ``∇ = -2 c Ω (sin(Arg) ⊙ (Δ W^m))``, Δ = μ_m - μ_o.
+        ``∂ψ/∂f = -c sin(Ω^T f + b) Ω^T``; ``∇ = -2 c Ω (sin(Ω^T F + b) ⊙ (Δ W^m))``, Δ = μ_m - μ_o.
         """
-        return -2.0 * self.c * (self.Om @ (np.sin(Arg) * ((mu_m - mu_o) @ self.Wt[m])))
+        out, Dl = np.empty(F.shape), mu_m - mu_o  # Δ: (D, K)
+        for cols, Arg in self._args(F):
+            out[:, cols] = -2.0 * self.c * (self.Om @ (np.sin(Arg) * (Dl @ self.Wt[m][:, cols])))
+        return out
 
 
 class MMDRidge:
@@ -146,15 +159,15 @@ class MMDRidge:
         if mmd is None or self.alpha == 0:
             rhs = (self.Phi.T @ B.T.astype(np.float32)).astype(np.float64)
             return (*self._solve(rhs, 0.0), None)
-        mu0, Arg = mmd.embed(F0, m)
-        grad, m0 = mmd.grad(mu0, Arg, mu_o, m), float(np.sum((mu0 - mu_o) ** 2))
+        mu0 = mmd.embed(F0, m)
+        grad, m0 = mmd.grad(F0, mu0, mu_o, m), float(np.sum((mu0 - mu_o) ** 2))
         base = (self.Phi.T @ (B - 0.5 * self.alpha * grad).T.astype(np.float32)).astype(np.float64)
         L = max(self.L / 2, self.bound * 1e-9)
         while True:
             kappa = self.alpha * L / 2
             W, F = self._solve((base + kappa * (self.gram @ W0)) / (1.0 + kappa), kappa)
             dF = F - F0
-            mu = mmd.embed(F, m)[0]
+            mu = mmd.embed(F, m)
             bound = m0 + np.sum(grad * dF) + 0.5 * L * np.sum(dF * dF)
             if L >= self.bound or float(np.sum((mu - mu_o) ** 2)) <= bound + 1e-9 * max(m0, 1e-12):
                 self.L = L

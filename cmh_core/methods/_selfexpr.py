@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 SELF_EXPRESSION_MODES = ("data-specific", "labels-only", "off")
+_BLOCK = 512  # rows per block of D K^-1 (a few 512 × d float64 scratch arrays)
 
 
 def self_expression_core(Yh: np.ndarray, gamma: float) -> tuple[np.ndarray, float]:
@@ -74,20 +75,25 @@ class DataSelfExpression:
         self.D = np.asarray(D, dtype=np.float32)  # D: (n, d)
         self.gamma = float(gamma)
         K = (self.D.T @ self.D).astype(np.float64) + self.gamma * np.eye(D.shape[1])  # K: (d, d)
-        fac = linalg.cho_factor(K)
-        self.E = linalg.cho_solve(fac, self.D.T.astype(np.float64)).T.astype(np.float32)  # D K^-1: (n, d)
-        lev = np.einsum("ij,ij->i", self.E, self.D, dtype=np.float64)  # p_i = d_i K^-1 d_i^T < 1
+        self.Kinv = linalg.cho_solve(linalg.cho_factor(K), np.eye(len(K)))  # K^-1: (d, d)
+        # p_i = d_i K^-1 d_i^T < 1 and ||K^-1 d_i||², by row blocks: D K^-1 (n, d) is never stored
+        lev, e_sq = np.empty(len(self.D)), np.empty(len(self.D))
+        for s in range(0, len(self.D), _BLOCK):
+            Db = self.D[s : s + _BLOCK].astype(np.float64)
+            Eb = Db @ self.Kinv
+            lev[s : s + _BLOCK], e_sq[s : s + _BLOCK] = (
+                np.einsum("ij,ij->i", Eb, Db),
+                np.einsum("ij,ij->i", Eb, Eb),
+            )
         self.one_minus_p = np.maximum(1.0 - lev, 1e-12)  # γ Ω_ii
         self.inv_diag = self.gamma / self.one_minus_p  # diag(Ω)^-1: (n,)
         # ||Z||_F² = Σ_j ((Ω²)_jj / Ω_jj² - 1), γ² (Ω²)_jj = 1 - p_j - γ ||K^-1 d_j||²
-        e_sq = np.einsum("ij,ij->i", self.E, self.E, dtype=np.float64)
         om2 = np.maximum(self.one_minus_p - self.gamma * e_sq, 0.0)
         self.norm = float(np.sqrt(max(np.sum(om2 / self.one_minus_p**2 - 1.0), 0.0)))
 
     def _omega(self, A: np.ndarray) -> np.ndarray:
-        """``A Ω`` for A (k, n): ``γ^-1 (A - (A E) D^T)`` (Ω symmetric), float64 (k, n)."""
-        A32 = A.astype(np.float32)
-        AE = A32 @ self.E  # (k, d)
+        """``A Ω`` for A (k, n): ``γ^-1 (A - ((A D) K^-1) D^T)`` (Ω symmetric), float64 (k, n)."""
+        AE = ((A.astype(np.float32) @ self.D) @ self.Kinv).astype(np.float32)  # A D K^-1: (k, d)
         return (A - (AE @ self.D.T).astype(np.float64)) / self.gamma
 
     def apply(self, A: np.ndarray) -> np.ndarray:
@@ -153,6 +159,8 @@ def fused_similarity(
     blocks = [np.float32(rho_y) * Yh]
     for P in Phis:  # Φ̃_m: row-normalised kernel features
         blocks.append(P / np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-7))
-    Z = DataSelfExpression(np.hstack(blocks).astype(np.float32), gamma)
+    D = np.hstack(blocks).astype(np.float32, copy=False)
+    del blocks  # D alone is kept: the fit's peak memory is O(n d)
+    Z = DataSelfExpression(D, gamma)
     kappa = label_norm / Z.norm if Z.norm > 0 else 0.0
     return FusedSimilarity(base, Z, rho * kappa)

@@ -215,7 +215,7 @@ class CSMH(KernelHasher):
         ]
         codes = (lambda m: B[0]) if paired else (lambda m: B[m])
         W, F, _ = (list(t) for t in zip(*(steps[m].step(codes(m)) for m in range(2)), strict=True))
-        emb = [mmd.embed(F[m], m)[0] for m in range(2)]  # mean embeddings (D, K)
+        emb = [mmd.embed(F[m], m) for m in range(2)]  # mean embeddings (D, K)
         mmd_start, history = float(np.sum((emb[0] - emb[1]) ** 2)), []
         for it in range(1, int(self.n_iter) + 1):
             for m, o in ((0, 1), (1, 0)):  # W_m-steps (MM ridge), each with the other's latest F
