@@ -204,6 +204,8 @@ def _verdict(full: list[dict], other: list[dict], keys: tuple[str, ...]) -> tupl
     by_seed = {r["seed"]: r for r in full}
     pairs = [(by_seed[r["seed"]], r) for r in other if r["seed"] in by_seed]
     diff = float(np.mean([[f[k] - o[k] for k in keys] for f, o in pairs]))
+    if len(pairs) < 2:  # one seed has no spread to compare with
+        return diff, "no verdict (1 seed)"
     spread = max(float(np.std([r[k] for r in rows])) for rows in (full, other) for k in keys)
     if abs(diff) <= spread:
         return diff, "within seed spread"
