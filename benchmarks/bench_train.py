@@ -45,6 +45,8 @@ from cmh_core.methods import METHODS, _linalg, get_method  # noqa: E402
 TARGET_S, TARGET_RATIO = 10.0, 2.2
 # JSPSH's n_bits is r, the active bits of K = 20 r sparse codes: the issue's target is r = 16 (K = 320)
 BITS_OVERRIDE = {"JSPSH": 16}
+# issue 17: HPsEH and CSMH gained a data-specific self-expression and an RFF MMD; their target is 15 s
+TARGET_OVERRIDE = {"HPsEH": 15.0, "CSMH": 15.0}
 
 
 def _fit_seconds(name: str, data: tuple, n_bits: int, callback=None) -> float:
@@ -113,7 +115,8 @@ def scaling_table(args, half: tuple, full: tuple) -> list[str]:
         mem = (np.nan, np.nan)
         if not args.no_memory:
             mem = tuple(_fit_peak_mb(name, d, bits) for d in (half, full))
-        ok = np.median(t1) <= TARGET_S and ratio <= TARGET_RATIO and not (mem[1] >= nn_mb)
+        target = TARGET_OVERRIDE.get(name, TARGET_S)
+        ok = np.median(t1) <= target and ratio <= TARGET_RATIO and not (mem[1] >= nn_mb)
         label = name if bits == args.bits else f"{name} (n_bits={bits})"
         rows.append(
             f"| {label} | {_median_spread(t1)} | {_median_spread(t2)} | {ratio_txt} | "

@@ -80,3 +80,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tux_report(tux, tux_fitted):
+    """``tux_report(name, **params)``: `evaluate` of ``tux_fitted(name, **params)``, cached.
+
+    Shared by the method test files so that a model scored in one is neither refitted nor re-scored
+    in another (test_hpseh.py and test_csmh.py both use RandomCodes and CCA-ITQ as yardsticks).
+    """
+    from cmh_core.evaluation import evaluate
+
+    cache: dict = {}
+
+    def report(name: str, **params) -> dict:
+        key = (name, tuple(sorted(params.items())))
+        if key not in cache:
+            cache[key] = evaluate(tux_fitted(name, **params), tux)
+        return cache[key]
+
+    return report

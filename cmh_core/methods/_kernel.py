@@ -22,19 +22,23 @@ __all__ = [
     "KernelHasher",
     "LabelSimilarity",
     "fit_kernel_features",
+    "gram",
     "kernel_project",
     "kernel_ridge",
     "normalized_labels",
     "pca_scores",
     "procrustes",
     "resolve_anchors",
+    "resolve_train_anchors",
     "ridge_factor",
     "sign",
     "sq",
     "store_kernel_model",
+    "train_columns",
 ]
 
 _DEFAULT_ANCHORS = 1000
+_RIDGE_FLOOR = 1e-6  # relative to the mean diagonal of a Gram: above float32 rounding
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,8 +113,53 @@ def resolve_anchors(method: str, n_anchors: int | None, n_samples: int) -> int:
 
 
 def ridge_factor(gram: np.ndarray, eps: float) -> tuple:
-    """Cholesky factor of ``gram + eps I`` (a, a) for repeated ridge solves."""
-    return linalg.cho_factor(gram + eps * np.eye(len(gram)))
+    """Cholesky factor (float64) of ``gram + ε' I`` (a, a) for repeated ridge solves.
+
+    ``ε' = max(ε, 1e-6 · mean diag(gram))``: the ridge is never below the rounding error of a
+    float32 Gram. A centred Gram with n <= a is singular, and a tiny ridge (e.g. HPsEH's former
+    λ/α at α = 3e3) left it indefinite to float32 accuracy, so Cholesky raised LinAlgError.
+    """
+    g = np.asarray(gram, dtype=np.float64)
+    floor = _RIDGE_FLOOR * max(float(np.trace(g)) / len(g), 0.0)
+    return linalg.cho_factor(g + max(float(eps), floor) * np.eye(len(g)))
+
+
+def gram(Phi: np.ndarray) -> np.ndarray:
+    """``Φ^T Φ`` (a, a) float64 from float32 features (n, a)."""
+    return (Phi.T @ Phi).astype(np.float64)
+
+
+def resolve_train_anchors(method: str, n_train_anchors: int | None, n_anchors: int, default: int) -> int:
+    """Training-projection anchors: ``None`` → min(default, a); more than the a hash anchors is refused.
+
+    Raises
+    ------
+    ValueError
+        If ``n_anchors_train > n_anchors`` (they are a subset of the hash functions' anchors).
+    """
+    if n_train_anchors is None:
+        return min(int(default), n_anchors)
+    if n_train_anchors > n_anchors:
+        raise ValueError(
+            f"{method}: n_anchors_train={n_train_anchors} exceeds the {n_anchors} anchors of the hash "
+            f"functions it is drawn from; use n_anchors_train <= {n_anchors}, or None"
+        )
+    return int(n_train_anchors)
+
+
+def train_columns(Phis: list[np.ndarray], n_cols: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """A seeded subset of ``n_cols`` anchor columns of each Φ_m: the training features (n, n_cols).
+
+    The anchors are a uniform draw of training rows, so a uniform subset of them is too; the
+    columns stay centred. All columns (no copy) when ``n_cols`` is the full count.
+    """
+    out = []
+    for P in Phis:
+        if n_cols >= P.shape[1]:
+            out.append(P)
+        else:
+            out.append(np.ascontiguousarray(P[:, np.sort(rng.choice(P.shape[1], n_cols, replace=False))]))
+    return out
 
 
 def kernel_ridge(Phi: np.ndarray, fac: tuple, T: np.ndarray) -> np.ndarray:
