@@ -180,13 +180,12 @@ def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
     sync("code_map")  # a fragment rerun: the colouring, lines and projection go to the URL here
     if show == "codes":
         fig, bk = _bucket_view(ds, key, run, xy)
-        mine = []
     else:
         pts = map_points(ds.texts, ds.labels, ds.label_names, ds.split.database, colour_by, qlab)
         fig = plotting.code_map_figure(
             xy, pts["ids"], pts["colour"], pts["symbol"], pts["hover"], pts["pairs"] if lines else None
         )
-        mine = _own_items(fig, key, run, xy)
+    mine = _own_items(fig, key, run, xy)  # your items are stars in either view
     # one chart key per view: a selection survives recolouring (Streamlit keys charts by key alone)
     event = st.plotly_chart(
         fig,
