@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cmh_core._io import atomic_write_bytes
+
 if TYPE_CHECKING:
     from cmh_core.datasets import CrossModalDataset
     from cmh_core.experiment import Run
@@ -163,20 +165,6 @@ class RunKey:
         return hashlib.sha256(blob).hexdigest()[:24]
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class RunCache:
     """A bounded folder of finished runs keyed by `RunKey` and the dataset's fingerprint.
 
@@ -241,7 +229,7 @@ class RunCache:
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{final.name}.", suffix=".tmp"))
         try:
             record = {"key": key.as_dict(), "fingerprint": fingerprint, "run": run.to_dict()}
-            _atomic_write_bytes(tmp / _RUN_FILE, json.dumps(record).encode("utf-8"))
+            atomic_write_bytes(tmp / _RUN_FILE, json.dumps(record).encode("utf-8"))
             if getattr(run, "model", None) is not None:
                 run.model.save(tmp / _MODEL_FILE)
             if final.exists():  # same settings trained twice: keep the newer copy
