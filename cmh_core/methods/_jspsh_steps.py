@@ -146,3 +146,20 @@ def _check_clusters(n_clusters) -> None:
             f"n_clusters must be a non-empty tuple of positive ints (k-means granularities), "
             f"got {n_clusters!r}; use e.g. n_clusters=(100, 200, 500)"
         )
+
+
+def code_length(n_bits: int, code_bits: int | None, sparsity: float) -> int:
+    """K: ``code_bits``, or round(r / sparsity) (= 20 r at the default sparsity)."""
+    if code_bits is not None:
+        return int(code_bits)
+    return max(1, int(round(n_bits / float(sparsity))))
+
+
+def largest_active_bits(code_bits: int | None, sparsity: float, n_samples: int) -> int:
+    """Largest r with r < K(r) < n (the reference learns codes only when ``kdim < n``); 0 if none."""
+    if code_bits is not None:
+        return int(code_bits) - 1 if int(code_bits) < n_samples else 0
+    r = int(np.floor(n_samples * float(sparsity))) + 1
+    while r > 0 and not (r < code_length(r, None, sparsity) < n_samples):
+        r -= 1
+    return r

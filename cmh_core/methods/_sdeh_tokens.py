@@ -154,3 +154,42 @@ def train_outputs(model: Any, net) -> dict[str, torch.Tensor]:
     img = run_net(model, net, "image", X_img, model._train_regions, model._train_found, projected=True)
     txt = run_net(model, net, "text", X_txt, None, np.zeros(len(X_txt), bool))
     return {"image": torch.from_numpy(img).to(dev), "text": torch.from_numpy(txt).to(dev)}
+
+
+MAPS_TEXT = "Computing image feature maps (once; cached on disk)"
+
+
+def prepare_feature_maps(dataset, progress=None) -> None:
+    """Build a bundled dataset's 7 x 7 feature-map cache before SDEH's first epoch (`SDEH.prepare`).
+
+    ``progress(text, done, total)`` is told per image. Datasets without thumbnails or outside the
+    bundles (region tokens are matched to bundled images only) are skipped; a bundle without
+    EfficientNet-Lite0 features too: the fit then falls back to vector chunks by itself.
+    """
+    from cmh_core.datasets import feature_maps as fm
+
+    if dataset._thumbnail_loader is None or dataset.name not in fm._eligible_bundles():
+        return
+    try:
+        if not fm.feature_map_path(dataset).exists():
+            fm.load_feature_maps(dataset, progress and (lambda d, t: progress(MAPS_TEXT, d, t)))
+    except ValueError:
+        pass
+
+
+def token_kinds(n_features: dict[str, int], local: bool, region_dim: int | None, words: bool) -> dict:
+    """The local branch's token kinds per modality for `SDEHNet` (empty without a local branch).
+
+    Chunks of the vector always (the fallback); region tokens of width ``region_dim`` for images
+    when the fit found feature maps; TF-IDF word tokens instead of chunks for text when asked.
+    """
+    from cmh_core.datasets.feature_maps import N_REGION_TOKENS
+
+    if not local:
+        return {}
+    kinds = {m: {"chunks": (N_CHUNKS, -(-d // N_CHUNKS))} for m, d in n_features.items()}
+    if region_dim is not None:
+        kinds["image"]["regions"] = (N_REGION_TOKENS, region_dim)
+    if words:
+        kinds["text"] = {"words": ("words", n_features["text"])}
+    return kinds

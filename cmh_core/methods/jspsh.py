@@ -40,6 +40,8 @@ from cmh_core.methods._jspsh_steps import (
     _gram64,
     _orth,
     _procrustes,
+    code_length,
+    largest_active_bits,
 )
 from cmh_core.methods._linalg import l2_normalize_rows, top_r_mask
 
@@ -187,12 +189,9 @@ class JSPSH(CrossModalHasher):
         self.sel_num = sel_num
         self.random_state = random_state
 
-    # ------------------------------------------------------------------ sizes and limits
     def _code_length(self, n_bits: int) -> int:
         """K: ``code_bits``, or round(r / sparsity) (= 20 r at the default sparsity)."""
-        if self.code_bits is not None:
-            return int(self.code_bits)
-        return max(1, int(round(n_bits / float(self.sparsity))))
+        return code_length(n_bits, self.code_bits, self.sparsity)
 
     def max_n_bits(self, n_features: dict[str, int], n_samples: int) -> int:
         """Largest r whose code length K stays below the number of training items n (and above r).
@@ -200,12 +199,7 @@ class JSPSH(CrossModalHasher):
         The reference learns codes only when K < n (``if kdim < n``): with K = 20 r that is
         r <= 31 for the 630 training items of ``tuxpaint``. 0 when no r works (``code_bits`` >= n).
         """
-        if self.code_bits is not None:
-            return int(self.code_bits) - 1 if int(self.code_bits) < n_samples else 0
-        r = int(np.floor(n_samples * float(self.sparsity))) + 1
-        while r > 0 and not (r < self._code_length(r) < n_samples):
-            r -= 1
-        return r
+        return largest_active_bits(self.code_bits, self.sparsity, n_samples)
 
     def _check_n_bits(self, n_bits: int, n_features: dict[str, int], n_samples: int) -> None:
         """Refuse r >= K, then (base class) K >= n, naming the values and the largest r that works."""

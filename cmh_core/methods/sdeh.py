@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from cmh_core.datasets.feature_maps import N_REGION_TOKENS
 from cmh_core.methods import _sdeh_tokens as tok
 from cmh_core.methods._constraints import MAX_WIDTH, Interval, StrOptions
 from cmh_core.methods._progress import _Progress
@@ -59,7 +58,6 @@ _P_CHUNKS = 0.25  # chance a training item uses chunk tokens although its map ex
 _N_HEADS, _N_LAYERS, _DROPOUT = 4, 1, 0.1
 _WIDTH = 256  # default hidden_dim (one constant, so the error message cannot drift from it)
 _LOSSES = ("sim", "sem", "dc", "q")
-_MAPS_TEXT = "Computing image feature maps (once; cached on disk)"
 
 
 class SDEH(TorchHasher):
@@ -191,13 +189,8 @@ class SDEH(TorchHasher):
     def _build_network(self, n_features: dict[str, int], n_labels: int) -> torch.nn.Module:
         from cmh_core.methods._sdeh_nets import SDEHNet
 
-        kinds: dict[str, dict] = {}
-        if self.local_branch:
-            kinds = {m: {"chunks": (tok.N_CHUNKS, -(-n_features[m] // tok.N_CHUNKS))} for m in n_features}
-            if self.region_tokens_:
-                kinds["image"]["regions"] = (N_REGION_TOKENS, self.region_basis_.shape[1])
-            if self.word_tokens_:
-                kinds["text"] = {"words": ("words", n_features["text"])}
+        regions = self.region_basis_.shape[1] if self.region_tokens_ else None
+        kinds = tok.token_kinds(n_features, self.local_branch, regions, self.word_tokens_)
         return SDEHNet(
             n_features, kinds, n_labels, int(self.code_length_), int(self.hidden_dim), _N_HEADS,
             _N_LAYERS, _DROPOUT,
@@ -206,17 +199,8 @@ class SDEH(TorchHasher):
     # ------------------------------------------------------------------ fit
     def prepare(self, dataset, progress=None) -> None:
         """Compute a bundle's image feature maps once (cached on disk), reporting ``progress``."""
-        from cmh_core.datasets import feature_maps as fm
-
-        if not (self.local_branch and self.local_tokens == "auto") or dataset._thumbnail_loader is None:
-            return
-        if dataset.name not in fm._eligible_bundles():  # region tokens are matched to bundled images only
-            return
-        try:  # no EfficientNet-Lite0 features: fit falls back to vector chunks by itself
-            if not fm.feature_map_path(dataset).exists():
-                fm.load_feature_maps(dataset, progress and (lambda d, t: progress(_MAPS_TEXT, d, t)))
-        except ValueError:
-            pass
+        if self.local_branch and self.local_tokens == "auto":
+            tok.prepare_feature_maps(dataset, progress)
 
     def _fit(self, X_img, X_txt, Y, Y_txt, rng: np.random.Generator, callback: _Progress):
         from cmh_core.datasets.feature_maps import region_tokens
