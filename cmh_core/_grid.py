@@ -118,10 +118,21 @@ def run_cells(
         other string: the address of a running Dask scheduler (``"tcp://host:8786"``).
     """
     _check_jobs(n_jobs)
+    dataset = _worker_ref(dataset)
     if scheduler is None:
         yield from _process_pool(dataset, cells, n_jobs, protocol, unpaired)
     else:
         yield from _dask(dataset, cells, n_jobs, scheduler, protocol, unpaired)
+
+
+def _worker_ref(dataset: Any) -> Any:
+    """What a worker gets: a bundled dataset by name (its thumbnail loader cannot be pickled, and a
+    worker loads the same bundle), anything else as given."""
+    if isinstance(dataset, str) or getattr(dataset, "root", None) is None:
+        return dataset
+    from cmh_core.datasets import list_datasets
+
+    return dataset.name if dataset.name in {d["name"] for d in list_datasets()} else dataset
 
 
 def _process_pool(dataset, cells, n_jobs, protocol, unpaired):

@@ -107,3 +107,14 @@ def test_a_killed_bench_resumes_with_cache_and_trains_only_the_missing_runs(ds, 
     assert len(RunCache(cache).entries()) == 8
     dch16 = np.mean([r.map_i2t for r in sequential.runs if (r.method, r.n_bits) == ("DCH", 16)])
     assert f"| DCH | {dch16:.3f} ± " in out  # the table holds the sequential grid's numbers
+
+
+def test_a_bundle_goes_to_workers_by_name(tux, synthetic_ds):
+    """A bundle's thumbnail loader cannot be pickled, so workers load it by name; other data travels."""
+    import pickle
+
+    from cmh_core._grid import _worker_ref
+
+    assert _worker_ref(tux) == "tuxpaint" and _worker_ref("tuxpaint") == "tuxpaint"
+    assert _worker_ref(synthetic_ds) is synthetic_ds
+    pickle.dumps(_worker_ref(synthetic_ds))
