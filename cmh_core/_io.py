@@ -215,10 +215,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     For writers that need a file name (``np.savez``, ``scipy.io.savemat``, FAISS). The folder
     must exist. The temporary file is flushed to disk before the rename.
 
-    Examples
-    --------
-    >>> with atomic_path("out.npz") as tmp:   # doctest: +SKIP
-    ...     np.savez(tmp, x=x)
+    Example (it writes a file, so it is not a doctest)::
+
+        with atomic_path("out.npz") as tmp:
+            np.savez(tmp, x=x)
     """
     path = Path(path)
     fd, tmp = _temp_in(path.parent, path.name)

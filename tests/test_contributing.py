@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from apptest_helpers import by_key, open_page
+from apptest_helpers import by_key, open_page, press_train
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "contributing.md"
@@ -74,10 +74,12 @@ def test_example_method_trains_on_the_train_page(example_module, monkeypatch):
     by_key(at.selectbox, "train_method").set_value(NAME).run()
     assert not at.exception, at.exception
     by_key(at.button_group, "bits").set_value(32)
-    at.button[[b.label for b in at.button].index("Train")].click().run()
+    press_train(at)  # trainings run in the server's background jobs: wait until it is current
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["mAP I→T"]) >= 0.3 and float(metrics["mAP T→I"]) >= 0.3, metrics  # chance ~0.11
     runs = at.session_state["cmh_runs"]
-    assert [r["key"].label() for r in runs] == [f"{NAME} · 32 bits · seed 0"]
+    assert [k.label() for k in runs.runs] == [
+        f"{NAME} · 32 bits · seed 0"
+    ] and runs.current == runs.runs.keys[0]
