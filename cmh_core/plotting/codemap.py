@@ -39,6 +39,18 @@ def _check_map_inputs(coords, ids, colour, symbol, hover) -> np.ndarray:
     return P
 
 
+def _points(P: np.ndarray, ids: Sequence[str], idx: np.ndarray, group: str) -> dict:
+    """A point trace's rows ``idx`` of coords ``P``: ids (what a selection returns) and customdata."""
+    return {
+        "x": P[idx, 0],
+        "y": P[idx, 1],
+        "ids": [str(ids[i]) for i in idx],
+        "customdata": idx,
+        "mode": "markers",
+        "name": str(group),
+    }
+
+
 def _pair_trace(P: np.ndarray, pair_lines: Sequence[tuple[int, int]]) -> go.Scattergl:
     pairs = np.asarray(pair_lines, dtype=np.int64).reshape(-1, 2)
     if pairs.size and (pairs.min() < 0 or pairs.max() >= len(P)):
@@ -119,12 +131,7 @@ def code_map_figure(
         ring = [s == "circle" for s in sym]
         fig.add_trace(
             go.Scattergl(
-                x=P[idx, 0],
-                y=P[idx, 1],
-                ids=[str(ids[i]) for i in idx],
-                customdata=idx,
-                mode="markers",
-                name=str(group),
+                **_points(P, ids, idx, group),
                 marker={
                     "color": c,
                     "size": [12 if r else 7 for r in ring],
@@ -267,12 +274,7 @@ def bucket_map_figure(
         idx = np.flatnonzero(maj == group)
         fig.add_trace(
             go.Scatter(
-                x=P[idx, 0],
-                y=P[idx, 1],
-                ids=[str(ids[i]) for i in idx],
-                customdata=idx,
-                mode="markers",
-                name=str(group),
+                **_points(P, ids, idx, group),
                 marker={
                     "color": c,
                     "size": size[idx],
