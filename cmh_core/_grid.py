@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +25,32 @@ __all__ = ["one_thread", "train_cell", "run_cells"]
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _GIVEN = "\0given"  # the dataset key of a dataset object handed to local workers
 _DATASETS: dict[str, Any] = {}  # per worker process: dataset name/path -> loaded dataset
+_MAIN_SWAP = threading.Lock()  # one worker start-up at a time swaps ``__main__``
+
+
+@contextmanager
+def _workers_skip_main() -> Iterator[None]:
+    """While worker processes start, ``__main__`` is an empty module, so spawn does not re-run it.
+
+    A spawned process first re-runs its parent's ``__main__`` script (as ``__mp_main__``) unless that
+    module was imported by name. Streamlit installs each page script as ``sys.modules["__main__"]``
+    (the app's script runner and AppTest alike), so every grid worker started from a page ran the
+    page again, and a page that starts a grid started another one in each worker: the Compare page
+    multiplied processes and the test suite hung on CI. Workers need nothing from ``__main__``
+    (`train_cell` lives here), so they start without it. The swap is undone if nobody replaced it.
+    """
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) is not None:
+        yield  # ``python -m ...``: spawn imports the module by name, and skips ``*.__main__``
+        return
+    with _MAIN_SWAP:
+        blank = types.ModuleType("__main__")
+        sys.modules["__main__"] = blank
+        try:
+            yield
+        finally:
+            if sys.modules.get("__main__") is blank:
+                sys.modules["__main__"] = main
 
 
 def _one_thread_env(dataset: Any = None) -> None:
@@ -148,7 +176,10 @@ def _process_pool(dataset, cells, n_jobs, protocol, unpaired):
         initargs=(given,),
     )
     try:
-        futures = {pool.submit(train_cell, ref, m, b, s, p, protocol, unpaired): i for i, m, b, s, p in cells}
+        with _workers_skip_main():  # a spawn pool starts its processes on the first submits
+            futures = {
+                pool.submit(train_cell, ref, m, b, s, p, protocol, unpaired): i for i, m, b, s, p in cells
+            }
         for f in as_completed(futures):
             yield futures[f], f.result()
     finally:
@@ -164,7 +195,10 @@ def _dask(dataset, cells, n_jobs, scheduler: str, protocol, unpaired):
     cluster = None
     if scheduler == "local":
         # Worker processes start with OMP/OpenBLAS/MKL_NUM_THREADS=1 (Dask's pre-spawn environment).
-        cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+        with _workers_skip_main():  # the nannies spawn their workers while the cluster starts
+            cluster = LocalCluster(
+                n_workers=n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
+            )
         client = Client(cluster)
     elif isinstance(scheduler, str) and "://" in scheduler:
         client = Client(scheduler, timeout="30s")

@@ -69,6 +69,29 @@ def test_an_interrupted_grid_resumes_from_the_cache(ds, sequential, tmp_path, mo
     assert trained == [] and again.reused == 8 and _maps(again) == _maps(sequential)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("scheduler", [None, "local"])
+def test_workers_do_not_rerun_a_page_installed_as_main(ds, sequential, scheduler, tmp_path, monkeypatch):
+    """Streamlit installs the page script as ``__main__``; spawned workers must not run it again.
+
+    Before the fix every worker re-ran the page (a Compare page started a grid in each worker) and
+    the suite hung on CI after an AppTest had left its page as ``__main__``.
+    """
+    import sys
+    import types
+
+    marker = tmp_path / "page-ran"
+    page = tmp_path / "page.py"
+    page.write_text(f"open({str(marker)!r}, 'a').write('ran\\n')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(page)  # as Streamlit's script runner leaves it: a file, no __spec__
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    cmp = run_comparison(ds, METHODS, [16], [0], n_jobs=2, scheduler=scheduler)
+    assert not marker.exists(), marker.read_text()
+    assert sys.modules["__main__"] is fake  # put back after the workers started
+    assert _maps(cmp) == [m for m in _maps(sequential) if m[1] == 16 and m[2] == 0]
+
+
 def test_bad_grid_settings_are_value_errors(ds):
     with pytest.raises(ValueError, match="n_jobs"):
         run_comparison(ds, METHODS, BITS, 1, n_jobs=0)
