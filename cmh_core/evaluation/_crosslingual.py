@@ -23,6 +23,7 @@ __all__ = [
     "cross_lingual_t2i",
     "format_cross_lingual_table",
     "translated_queries",
+    "translated_query_table",
     "translated_query_counts",
     "translated_query_features",
 ]
@@ -154,6 +155,55 @@ def cross_lingual_t2i(
         "mAP_en": mean_average_precision_codes(B_en, B_db, Y_q, Y_db),
         "chance": chance,
     }
+
+
+def translated_query_table(
+    model, codes: dict[str, np.ndarray], dataset, language: str, query_features: np.ndarray | None = None
+) -> dict[str, Any]:
+    """`cmh_core.failures.query_table` of T→I with the query captions in ``language``, worst first.
+
+    Only the translated queries are ranked, against the same database image codes as the run's
+    English table (``codes``, e.g. `cmh_core.evaluation.retrieval_codes`), so the two compare.
+
+    Parameters
+    ----------
+    model : fitted CrossModalHasher
+        Trained on the e5 features of ``dataset``.
+    codes : dict
+        The run's packed codes; ``"image_database"`` (n_db, n_bytes) is used.
+    dataset : CrossModalDataset
+        An e5 dataset with translations.
+    language : str
+        A translation key (see `translated_query_counts`).
+    query_features : ndarray, shape (n, 384), optional
+        From `translated_query_features` (embedded here when omitted).
+
+    Returns
+    -------
+    dict
+        The columns of `query_table` (direction ``"t2i"``) over the n translated queries, plus
+        ``caption`` (the translated caption of each row), ``ap_en`` (the AP of the same query's
+        English caption), ``language``, ``mAP``, ``mAP_en`` and ``n_total`` (all queries).
+    """
+    from types import SimpleNamespace
+
+    from cmh_core.failures import query_table
+
+    items, texts = translated_queries(dataset, language)
+    X = translated_query_features(dataset, language)[1] if query_features is None else query_features
+    db = {"image_database": codes["image_database"]}
+    sub = SimpleNamespace(query=items, database=np.asarray(dataset.split.database))
+    t = query_table({**db, "text_query": model.encode(np.asarray(X, np.float32), "text")},
+                    dataset.labels, sub, "t2i")  # fmt: skip
+    en = query_table({**db, "text_query": model.encode(dataset.text_features[items], "text")},
+                     dataset.labels, sub, "t2i")  # fmt: skip
+    ap_en = dict(zip(en["index"].tolist(), en["ap"].tolist(), strict=True))
+    caption = dict(zip(items.tolist(), texts, strict=True))
+    t["caption"] = [caption[int(i)] for i in t["index"]]
+    t["ap_en"] = np.array([ap_en[int(i)] for i in t["index"]])
+    t.update(language=language, mAP=float(t["ap"].mean()), mAP_en=float(t["ap_en"].mean()))
+    t["n_total"] = int(len(dataset.split.query))
+    return t
 
 
 def format_cross_lingual_table(results: dict[tuple[str, int], list[dict[str, Any]]]) -> str:
