@@ -10,10 +10,12 @@ and reused by every model (the slow part: ~0.02 s a caption on an idle core).
 
 The table gives mAP mean ± std over seeds per language, English on the same queries, the chance
 level and the number of translated queries; it is generated, never typed by hand. ``--results``
-keeps every (method, seed) as it finishes, so an interrupted run resumes; ``--docs`` writes the
+keeps every (method, seed) as it finishes and ``--embeddings`` every language's embedded
+translations, so an interrupted run resumes; ``--docs`` writes the
 table between the markers of docs/multilingual.md with the date, load average and command.
 
-    nice -n 15 python benchmarks/bench_crosslingual.py --results xl.json --docs docs/multilingual.md
+    nice -n 15 python benchmarks/bench_crosslingual.py --results xl.json --embeddings xl-e5 \
+        --docs docs/multilingual.md
     python benchmarks/bench_crosslingual.py --methods DCH --languages de fr ja --seeds 1
 """
 
@@ -76,6 +78,20 @@ def table(ds, results: dict, methods: list[str], langs: list[str], seeds: int) -
     return "\n".join(lines)
 
 
+def _features(ds, lang: str, folder: Path | None) -> np.ndarray:
+    """The e5 rows of ``lang``'s translated queries, from ``folder/<lang>.npy`` when it holds them."""
+    path = None if folder is None else folder / f"{lang}.npy"
+    if path is not None and path.is_file():
+        X = np.load(path, allow_pickle=False)
+        if X.shape == (translated_query_counts(ds)[lang], ds.text_features.shape[1]):
+            return X
+    X = translated_query_features(ds, lang)[1]
+    if path is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(path, X, allow_pickle=False)
+    return X
+
+
 def write_docs(path: Path, block: str) -> None:
     """Replace the text between the crosslingual-table markers of ``path`` with ``block``."""
     doc = path.read_text(encoding="utf-8")
@@ -92,6 +108,7 @@ def main() -> None:
     p.add_argument("--languages", nargs="*", default=None, help="default: every language with enough queries")
     p.add_argument("--min-queries", type=int, default=50)
     p.add_argument("--results", type=Path, help="JSON of finished (method, seed) results: resume from it")
+    p.add_argument("--embeddings", type=Path, help="folder of <language>.npy embedded translations: reuse")
     p.add_argument("--docs", type=Path, help="write the table between this Markdown file's markers")
     a = p.parse_args()
     t0 = time.perf_counter()
@@ -103,7 +120,7 @@ def main() -> None:
     feats = {}
     if todo:  # each language embedded once, reused by every model
         for lang in langs:
-            feats[lang] = translated_query_features(ds, lang)[1]
+            feats[lang] = _features(ds, lang, a.embeddings)
         n_texts = sum(len(x) for x in feats.values())
         print(f"embedded {n_texts} translated captions in {len(langs)} languages "
               f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
