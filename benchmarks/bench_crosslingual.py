@@ -82,13 +82,18 @@ def _features(ds, lang: str, folder: Path | None) -> np.ndarray:
     """The e5 rows of ``lang``'s translated queries, from ``folder/<lang>.npy`` when it holds them."""
     path = None if folder is None else folder / f"{lang}.npy"
     if path is not None and path.is_file():
-        X = np.load(path, allow_pickle=False)
-        if X.shape == (translated_query_counts(ds)[lang], ds.text_features.shape[1]):
+        try:
+            X = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):  # unreadable: embed again
+            X = None
+        if X is not None and X.shape == (translated_query_counts(ds)[lang], ds.text_features.shape[1]):
             return X
     X = translated_query_features(ds, lang)[1]
-    if path is not None:
+    if path is not None:  # temporary file + rename: another run reading the folder never sees half
         folder.mkdir(parents=True, exist_ok=True)
-        np.save(path, X, allow_pickle=False)
+        tmp = folder / f".{lang}.{os.getpid()}.npy"
+        np.save(tmp, X, allow_pickle=False)
+        os.replace(tmp, path)
     return X
 
 
@@ -101,43 +106,70 @@ def write_docs(path: Path, block: str) -> None:
     path.write_text(head + START + "\n" + block + "\n" + END + rest.split(END, 1)[1], encoding="utf-8")
 
 
+def _command() -> str:
+    nice = os.nice(0)  # the niceness this process runs at, part of how it was run
+    args = [Path(sys.argv[0]).as_posix(), *sys.argv[1:]]
+    return (f"nice -n {nice} " if nice else "") + "python " + " ".join(shlex.quote(x) for x in args)
+
+
+def _stamp() -> str:
+    load = os.getloadavg()
+    now = dt.datetime.now(dt.UTC)
+    return f"{now:%Y-%m-%d %H:%M} UTC, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", nargs="+", default=SEED_METHODS)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--languages", nargs="*", default=None, help="default: every language with enough queries")
     p.add_argument("--min-queries", type=int, default=50)
-    p.add_argument("--results", type=Path, help="JSON of finished (method, seed) results: resume from it")
+    p.add_argument(
+        "--results", nargs="+", type=Path, default=[],
+        help="JSON files of finished (method, seed) results, merged to resume; new ones go to the first",
+    )  # fmt: skip
     p.add_argument("--embeddings", type=Path, help="folder of <language>.npy embedded translations: reuse")
+    p.add_argument("--train-first", action="store_true", help="train every model before embedding")
     p.add_argument("--docs", type=Path, help="write the table between this Markdown file's markers")
     a = p.parse_args()
     t0 = time.perf_counter()
     ds = load_dataset("tuxpaint", text_features="e5")
     counts = translated_query_counts(ds)
     langs = a.languages or [k for k, n in counts.items() if n >= a.min_queries]
-    results = json.loads(a.results.read_text()) if a.results and a.results.is_file() else {}
+    results: dict = {"_runs": {}}
+    for path in a.results:
+        if path.is_file():
+            old = json.loads(path.read_text())
+            results["_runs"].update(old.pop("_runs", {}))
+            results.update(old)
     todo = [(m, s) for m in a.methods for s in range(a.seeds) if f"{m}/{s}" not in results]
-    feats = {}
-    if todo:  # each language embedded once, reused by every model
-        for lang in langs:
-            feats[lang] = _features(ds, lang, a.embeddings)
-        n_texts = sum(len(x) for x in feats.values())
-        print(f"embedded {n_texts} translated captions in {len(langs)} languages "
-              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
-    for method, seed in todo:
+
+    def log(msg: str) -> None:
+        print(f"{msg} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+    def train(method: str, seed: int):
         run = run_experiment(ds, method, n_bits=_bits(method), seed=seed)
-        results[f"{method}/{seed}"] = {
-            lang: cross_lingual_t2i(run.model, ds, lang, feats[lang]) for lang in langs
-        }
-        if a.results:
-            a.results.write_text(json.dumps(results, indent=0))
-        print(f"{method} seed {seed}: fit {run.fit_seconds:.1f} s, T→I en {run.map_t2i:.3f} "
-              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
-    load = os.getloadavg()
-    cmd = "python " + " ".join(shlex.quote(x) for x in [Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+        log(f"{method} seed {seed}: fit {run.fit_seconds:.1f} s, T→I en {run.map_t2i:.3f}")
+        return run.model
+
+    models = {(m, s): train(m, s) for m, s in todo} if a.train_first else {}
+    feats = {lang: _features(ds, lang, a.embeddings) for lang in (langs if todo else [])}
+    if todo:  # each language embedded once, reused by every model
+        log(f"embedded {sum(len(x) for x in feats.values())} translated captions in {len(langs)} languages")
+    for method, seed in todo:
+        model = models.pop((method, seed)) if a.train_first else train(method, seed)
+        key = f"{method}/{seed}"
+        results[key] = {lang: cross_lingual_t2i(model, ds, lang, feats[lang]) for lang in langs}
+        results["_runs"][key] = f"{_stamp()}: `{_command()}`"
+        if a.results:  # at once: a stopped run keeps what finished
+            path = a.results[0]
+            mine = json.loads(path.read_text()) if path.is_file() else {}
+            mine.setdefault("_runs", {})[key] = results["_runs"][key]
+            path.write_text(json.dumps({**mine, key: results[key]}, indent=0))
+    runs = results["_runs"]
+    made = [f"{k}: {runs[k]}" for m in a.methods for s in range(a.seeds) if (k := f"{m}/{s}") in runs]
     block = "\n".join([
-        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `{cmd}` (load average "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores at the end). "
+        f"Table written {_stamp()} (on {os.cpu_count()} cores, a shared machine) by `{_command()}`. "
         f"T→I mAP of models trained on the English e5 features of `tuxpaint`, {a.seeds} seeds: each "
         "cell is the mean ± std with the query captions in that language / the mean with the same "
         "queries' English captions; database images encoded by the image hash function; "
@@ -145,6 +177,10 @@ def main() -> None:
         f"{len(ds.split.query)}); chance = mean fraction of relevant database items.",
         "",
         table(ds, results, a.methods, langs, a.seeds),
+        "",
+        "Runs (method/seed: finished at, load average then, command):",
+        "",
+        *[f"- {m}" for m in made],
     ])  # fmt: skip
     print(block)
     if a.docs:
