@@ -178,7 +178,11 @@ def main() -> None:
             mine.setdefault("_runs", {})[key] = results["_runs"][key]
             path.write_text(json.dumps({**mine, key: results[key]}, indent=0))
     runs = results["_runs"]
-    made = [f"{k}: {runs[k]}" for m in a.methods for s in range(a.seeds) if (k := f"{m}/{s}") in runs]
+    made: dict[str, list[str]] = {}  # command -> "method/seed at time, load average"
+    for k in (f"{m}/{s}" for m in a.methods for s in range(a.seeds)):
+        if k in runs:
+            stamp, cmd = runs[k].split(": `", 1)
+            made.setdefault(cmd.rstrip("`"), []).append(f"{k} at {stamp}")
     block = "\n".join([
         f"Table written {_stamp()} (on {os.cpu_count()} cores, a shared machine) by `{_command()}`. "
         f"T→I mAP of models trained on the English e5 features of `tuxpaint`, {a.seeds} seeds: each "
@@ -189,9 +193,9 @@ def main() -> None:
         "",
         table(ds, results, a.methods, langs, a.seeds),
         "",
-        "Runs (method/seed: finished at, load average then, command):",
+        "The runs (method/seed, finished at, load average then), by command:",
         "",
-        *[f"- {m}" for m in made],
+        *[f"- `{cmd}`: " + "; ".join(done) for cmd, done in made.items()],
     ])  # fmt: skip
     print(block)
     if a.docs:
