@@ -4,8 +4,9 @@ export, datasets and methods.
 ``bench`` trains every chosen method at every code length and seed on one dataset and prints a
 paper-style table: mAP for I→T and T→I (mean ± std over seeds; the stable-tie mAP and, where the
 report has it, the tie-expected mAP), graded NDCG@50 (gain from the number of shared labels,
-``docs/evaluation.md``) and training seconds. ``report`` trains one run (or a
-comparison grid) and writes the one-file HTML report of `cmh_core.report`.
+``docs/evaluation.md``) and training seconds; with ``--query-language L`` (an e5 dataset) it
+scores T→I with the query captions in language L instead (docs/multilingual.md). ``report``
+trains one run (or a comparison grid) and writes the one-file HTML report of `cmh_core.report`.
 
 Every error is one line ``error: ...`` on stderr with exit status 2, never a traceback (set
 ``CMH_DEBUG=1`` to see one). Output paths are checked before any work starts.
