@@ -15,6 +15,7 @@ import streamlit as st  # noqa: E402
 from cmh_core import plotting  # noqa: E402
 from ui.data import dataset_card  # noqa: E402
 from ui.frame import PAGES, dataset_or_stop  # noqa: E402
+from ui.multilingual import home_language_example  # noqa: E402
 from ui.results import differing_bits  # noqa: E402
 from ui.runs import current_run, demo_example  # noqa: E402
 from ui.view import view_params  # noqa: E402
@@ -36,6 +37,7 @@ st.caption(
     "Codes from DCH at 32 bits trained on the training split; the image is the query item whose "
     "code is nearest its own caption's, so this is a case the method gets right. Search shows all cases."
 )
+home_language_example(ds, a)  # e5 bundles: the caption in another language finds its picture
 
 st.subheader("The dataset")
 sizes = ds.split.sizes()

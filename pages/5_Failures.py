@@ -21,12 +21,14 @@ from ui.failures import (
     show_table,
 )
 from ui.frame import dataset_or_stop
+from ui.multilingual import language_failures
 from ui.runs import ensure_run
 from ui.view import sync
 
 ds = dataset_or_stop()
 key, run = ensure_run(ds.name)
 direction = direction_picker()
+language_failures(ds, key, run, direction)  # e5 runs, T→I: the queries in another language
 mAP = run.map_i2t if direction == "i2t" else run.map_t2i
 st.caption(f"Current run: **{key.label()}** · mAP in this direction {mAP:.3f}")
 try:
