@@ -87,8 +87,16 @@ def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
     needle = right.text_input("Find a query by its caption", placeholder="koala", key="query_filter")
     shown = filter_queries(ds.texts, q, needle)
     if needle.strip() and not shown:
+        in_db = filter_queries(ds.texts, [int(i) for i in ds.split.database], needle)
+        found = (
+            f" {len(in_db)} database caption{'s contain' if len(in_db) > 1 else ' contains'} it: a database "
+            "item is a result, not a query; type the words as a query (Query source: Type a text)."
+            if in_db
+            else ""
+        )
         st.info(
             plain_markdown(f"No caption in the query set contains “{needle.strip()[:80]}”.")
+            + found
             + f" Clear the box to see all {len(q)} queries."
         )
     what = f"{len(shown)} of {len(q)} match" if needle.strip() else f"{len(q)} in the query set"
