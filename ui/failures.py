@@ -267,8 +267,8 @@ def show_query(
     c[2].metric("First relevant rank", f["first_relevant_rank"] or "none")
     if f["n_relevant"] == 0:
         st.info(
-            f"This query has no relevant item ({relevance_words(relevance)}) among the "
-            f"{f['n_database']} database {db_mod}s: its AP "
+            f"This query {'shares no label with any' if relevance == 'any' else 'has no relevant item'} of "
+            f"the {f['n_database']} database {db_mod}s (relevant = {relevance_words(relevance)}): its AP "
             "is 0 by convention and no relevant item can be missed. Below: the unrelated items it ranks "
             "first."
         )
