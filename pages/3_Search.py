@@ -5,10 +5,9 @@ from ui.frame import page_frame
 page_frame(
     "search",
     "Search",
-    "Choose a query: a picture or a caption from the query set, your own words, or your own picture. "
-    "Results from the other modality follow right below, nearest codes first, grouped by Hamming "
-    "distance. Below them: the bit playground, to flip bits of the query code, and your own items, to "
-    "add a picture or caption to the database.",
+    "Pick a query (from the query set, your own words or picture): the nearest codes of the other "
+    "modality follow right below, grouped by Hamming distance. Below them: the bit playground and "
+    "your own items.",
 )
 
 import streamlit as st
@@ -28,12 +27,10 @@ codes = codes_for(key, run)
 n_bits = int(run.model.code_length)
 mine = custom_items(key)  # your own items (added by callbacks before this run) join the database
 
-left, right = st.columns([3, 2])
-with left:
+controls = st.container(horizontal=True, wrap=True, gap="medium")  # side by side, or wrapped when narrow
+with controls:
     sources = ["Query set", "Type a text", "Upload an image"]
     source = st.segmented_control("Query source", sources, default="Query set", key="query_source")
-with right:
-    relevance = relevance_control("search_relevance")
 if source == "Type a text":
     code = typed_query(ds, run.model)
     if code is not None:
@@ -43,14 +40,14 @@ elif source == "Upload an image":
     if code is not None:
         search_view(ds, code, codes["text_database"], "text", n_bits, None, mine)
 else:
-    modality, index = query_set_picker(ds)
+    modality, index = query_set_picker(ds, modality_slot=controls)
     sync("search")  # the chosen query in the URL
-    left, right = st.columns([1, 5])
-    left.image(ds.thumbnail(index), width=96)
-    what = "the picture, captioned" if modality == "image" else "the caption"
-    right.markdown(f"**Query ({modality})**: {what}")
-    right.text(f"“{ds.texts[index]}”")  # the dataset's caption: plain text, never Markdown
-    right.caption(f"labels: {plain_markdown(label_text(ds, index))}")
+    thumb, text, rule = st.columns([1, 5, 3])
+    thumb.image(ds.thumbnail(index), width=72)
+    text.text(f"Query ({modality}): “{ds.texts[index]}”")  # the dataset's caption: plain text, never Markdown
+    text.caption(f"labels: {plain_markdown(label_text(ds, index))}")
+    with rule:
+        relevance = relevance_control("search_relevance")
     other = OTHER[modality]
     code = query_set_code(ds, codes, modality, index)
     search_view(ds, code, codes[f"{other}_database"], other, n_bits, ds.labels[index], mine, relevance)

@@ -58,16 +58,17 @@ def _ball(ds, code, flipped, db_codes, db_modality: str) -> None:
     db = np.asarray(ds.split.database)
     before = hamming_ball(code, db_codes, max(RADII))
     ball = hamming_ball(flipped, db_codes, max(RADII))
-    cols = st.columns(len(RADII))
-    for c, r in zip(cols, RADII, strict=True):
+    row = st.container(horizontal=True, wrap=True)  # long labels wrap to a new row, never out of view
+    for r in RADII:
         delta = len(ball[r]) - len(before[r])
-        c.metric(
+        row.metric(
             f"Database {db_modality}s within radius {r}",
             len(ball[r]),
             delta=delta if delta else None,
             delta_color="off",  # a bigger ball is neither good nor bad
             help="Items whose code differs from the (flipped) query code in at most this many bits: "
             "what a hash-table lookup of that radius returns.",
+            width="content",
         )
     rings = {r: ball[r][len(ball[r - 1]) :] if r else ball[0] for r in RADII}  # exactly at distance r
     tabs = st.tabs([f"At distance {r}: {len(rings[r])}" for r in RADII])

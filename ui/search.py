@@ -62,10 +62,28 @@ def _picker_grid(ds: CrossModalDataset, shown: list[int], modality: str, index: 
                 )
 
 
-def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
-    """Query modality, a caption filter and a paged grid of query-set items; returns ``(modality, index)``.
+def _no_match(ds: CrossModalDataset, needle: str, n_query: int) -> None:
+    """Say that no query caption holds ``needle``, and how many database captions do."""
+    in_db = filter_queries(ds.texts, [int(i) for i in ds.split.database], needle)
+    found = (
+        f" {len(in_db)} database caption{'s contain' if len(in_db) > 1 else ' contains'} it: a database "
+        "item is a result, not a query; type the words as a query (Query source: Type a text)."
+        if in_db
+        else ""
+    )
+    st.info(
+        plain_markdown(f"No caption in the query set contains “{needle.strip()[:80]}”.")
+        + found
+        + f" Clear the box to see all {n_query} queries."
+    )
 
-    The grid stays closed until a filter is typed, so the results sit right under the query.
+
+def query_set_picker(ds: CrossModalDataset, modality_slot=None) -> tuple[str, int]:
+    """Query modality, then a closed "Choose a query" panel: a caption filter and a paged grid.
+
+    The modality control goes into ``modality_slot`` (a container; default: here). The panel opens
+    when a filter is typed and stays closed otherwise, so the results sit right under the query.
+    Returns the chosen ``(modality, dataset index)``.
     """
     q = [int(i) for i in ds.split.query]
     chosen = query_choice()
@@ -76,31 +94,21 @@ def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
     if index not in q:
         modality, index = "image", q[0]
     labels = {"image": "Image query → captions", "text": "Caption query → images"}
-    left, right = st.columns([3, 2])
-    with left:
+    with modality_slot if modality_slot is not None else st.container():
         pick = st.segmented_control(
             "Query modality", list(labels), default=modality, format_func=labels.get, key="query_modality"
         )
     if pick and pick != modality:
         modality = pick
         set_query_choice(f"{modality}:{index}")
-    needle = right.text_input("Find a query by its caption", placeholder="koala", key="query_filter")
+    needle = str(st.session_state.get("query_filter") or "")  # the box inside the panel, last run's text
     shown = filter_queries(ds.texts, q, needle)
-    if needle.strip() and not shown:
-        in_db = filter_queries(ds.texts, [int(i) for i in ds.split.database], needle)
-        found = (
-            f" {len(in_db)} database caption{'s contain' if len(in_db) > 1 else ' contains'} it: a database "
-            "item is a result, not a query; type the words as a query (Query source: Type a text)."
-            if in_db
-            else ""
-        )
-        st.info(
-            plain_markdown(f"No caption in the query set contains “{needle.strip()[:80]}”.")
-            + found
-            + f" Clear the box to see all {len(q)} queries."
-        )
     what = f"{len(shown)} of {len(q)} match" if needle.strip() else f"{len(q)} in the query set"
-    with st.expander(f"Choose a query ({what})", expanded=bool(needle.strip() and shown)):
+    # a new label is a new panel: a filter opens it, clearing the filter closes it again
+    with st.expander(f"Choose a query ({what})", expanded=bool(needle.strip())):
+        st.text_input("Find a query by its caption", placeholder="koala", key="query_filter")
+        if needle.strip() and not shown:
+            _no_match(ds, needle, len(q))
         if shown:
             _picker_grid(ds, shown, modality, index, needle)
     set_query_choice(f"{modality}:{index}")
@@ -231,11 +239,11 @@ def _ap_metrics(ranked: dict, query_labels, original_ap: float | None) -> None:
             "the ranking below is all there is."
         )
         return
-    c = st.columns(3)
+    row = st.container(horizontal=True, wrap=True)  # side by side, wrapped in a narrow window
     delta = None if original_ap is None else f"{ranked['ap'] - original_ap:+.4f} vs. the unflipped code"
-    c[0].metric("AP of this query", f"{ranked['ap']:.4f}", delta=delta)
-    c[1].metric("Relevant in the top 10", int(ranked["relevant"][:10].sum()))
-    c[2].metric("Relevant in the database", int(ranked["relevant"].sum()))
+    row.metric("AP of this query", f"{ranked['ap']:.4f}", delta=delta, width="content")
+    row.metric("Relevant in the top 10", int(ranked["relevant"][:10].sum()), width="content")
+    row.metric("Relevant in the database", int(ranked["relevant"].sum()), width="content")
 
 
 def _your_ranks(extra: list[dict], order: np.ndarray, dist: np.ndarray, n_db: int) -> None:
