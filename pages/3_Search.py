@@ -44,7 +44,8 @@ else:
     sync("search")  # the chosen query in the URL
     thumb, text, rule = st.columns([1, 5, 3])
     thumb.image(ds.thumbnail(index), width=72)
-    text.text(f"Query ({modality}): “{ds.texts[index]}”")  # the dataset's caption: plain text, never Markdown
+    text.markdown(f"**Query ({modality})**: {'the picture' if modality == 'image' else 'the caption'}")
+    text.text(f"“{ds.texts[index]}”")  # the dataset's caption: plain text, never Markdown
     text.caption(f"labels: {plain_markdown(label_text(ds, index))}")
     with rule:
         relevance = relevance_control("search_relevance")
