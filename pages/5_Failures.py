@@ -27,10 +27,8 @@ from ui.view import sync
 
 ds = dataset_or_stop()
 key, run = ensure_run(ds.name)
-left, right = st.columns([3, 2])
-with left:
+with st.container(horizontal=True, wrap=True, gap="medium"):  # side by side, wrapped when narrow
     direction = direction_picker()
-with right:
     relevance = relevance_control("failures_relevance")
 mAP = run.map_i2t if direction == "i2t" else run.map_t2i
 st.caption(f"Current run: **{key.label()}** · mAP in this direction {mAP:.3f} (relevant = shares any label)")
