@@ -35,14 +35,20 @@ def caption_text(text: str, n: int = CAPTION_CHARS) -> None:
     st.text(f"“{_short(str(text), n)}”")
 
 
-def item_grid(ds: CrossModalDataset, idx: Sequence[int], columns: int = 6, key: str = "grid") -> None:
-    """Cards of items (thumbnail, caption, labels) in a grid."""
-    cols = st.columns(columns)
-    for j, i in enumerate(idx):
-        with cols[j % columns].container(border=True):
-            st.image(square_thumbnail(ds.name, int(i)), width=112)
-            caption_text(ds.texts[i], 80)
-            st.caption(plain_markdown(label_text(ds, i)))
+GRID_CARD_WIDTH = 150  # px: fixed-width cards wrap into as many per row as the window holds
+
+
+def item_grid(ds: CrossModalDataset, idx: Sequence[int], key: str = "grid") -> None:
+    """Cards of items (thumbnail, caption, labels) that wrap to the window's width (no squeezed columns).
+
+    ``key`` is kept for the callers that name their grid; the cards need no widget key.
+    """
+    with st.container(horizontal=True, wrap=True):
+        for i in idx:
+            with st.container(border=True, width=GRID_CARD_WIDTH):
+                st.image(square_thumbnail(ds.name, int(i)), width=112)
+                caption_text(ds.texts[i], 80)
+                st.caption(plain_markdown(label_text(ds, i)))
 
 
 def result_card(
