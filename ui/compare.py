@@ -294,7 +294,7 @@ def _charts(dataset: str, cmp: Comparison) -> None:
         "Error bars: standard deviation over seeds (none with one seed). Dashed: random codes "
         "(RandomCodes, seed 0) at each length, the chance level."
     )
-    left, right = st.columns(2)
+    left, right = st.columns([1, 2])  # the curve choice needs the wider half at 800 px
     name = left.segmented_control("PR curves for", list(DIRECTIONS), default="I→T", key="compare_pr_dir")
     by = right.segmented_control(
         "Curve", ["Hamming radius", "rank (top k)"], default="Hamming radius", key="compare_pr_by"

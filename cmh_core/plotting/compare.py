@@ -93,7 +93,7 @@ def map_vs_bits_figure(
 # The legend in rows under the x axis, not beside the plot: at half a page wide a side legend of
 # several methods took about a third of the width from the plot.
 _LEGEND_BELOW: dict[str, Any] = {
-    "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
+    "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0},
     "margin": {"b": 40},
 }
 
