@@ -6,11 +6,13 @@ sizes. Each visit saves a screenshot of the window and of the whole page in the 
 folder and measures, in the page itself:
 
 * the document's width against the window (``scrollWidth <= innerWidth``) and every visible
-  element's right edge (clipped by its scrolling ancestors) against the window's;
+  element's right edge (clipped by its scrolling ancestors) against the window's and, inside a
+  column, against the column's (a 140 px image drawn over the caption beside it);
 * any scroll box that hides text sideways (data grids excepted: they scroll by design);
 * every button whose label broke inside a word (more text lines than words: "Search" as a column
   of letters), from the label's height and its line height;
-* metric values and labels cut short with an ellipsis ("32 …").
+* metric values and labels cut short with an ellipsis ("32 …"), and chart text (a title, a
+  legend entry) running out of its figure.
 
 A last test checks that the first search result is in view without scrolling at 1400 x 900.
 """
@@ -70,7 +72,7 @@ MEASURE_JS = r"""() => {
   };
   const roots = "[data-testid='stMain'], [data-testid='stSidebar']";
   const out = {docWidth: document.documentElement.scrollWidth, innerWidth: W, wide: [], sideways: [],
-               letters: [], cut: []};
+               spill: [], letters: [], cut: []};
   for (const e of document.querySelectorAll(`${roots.split(", ").map(r => r + " *").join(", ")}`)) {
     if (e.closest("[data-testid='stSidebar'][aria-expanded='false']")) continue;  // folded away
     if (e.closest("[data-testid='stDataFrame'] canvas, .js-plotly-plot .modebar")) continue;
@@ -79,6 +81,11 @@ MEASURE_JS = r"""() => {
     const v = visibleRect(e);
     if (v.right > v.left && v.bottom > v.top && v.right > W + 1) {
       out.wide.push(`${name(e)} right=${Math.round(v.right)}`);
+    }
+    const col = e.closest("[data-testid='stColumn']");  // drawn over the next column (an image)
+    const edge = col ? col.getBoundingClientRect().right : Infinity;
+    if (v.right > v.left && v.bottom > v.top && v.right > edge + 1) {
+      out.spill.push(`${name(e)} right=${Math.round(v.right)} > column ${Math.round(edge)}`);
     }
     const s = getComputedStyle(e);
     if ((s.overflowX === "auto" || s.overflowX === "scroll") && e.scrollWidth > e.clientWidth + 1
@@ -111,6 +118,16 @@ MEASURE_JS = r"""() => {
       "[data-testid='stMetricLabel'] *, [data-testid='stMetricLabel']")) {
     if (seen(e) && e.scrollWidth > e.clientWidth + 1) {
       out.cut.push(`${name(e)} ${e.scrollWidth}>${e.clientWidth}`);
+    }
+  }
+  for (const svg of document.querySelectorAll("[data-testid='stMain'] .js-plotly-plot svg.main-svg")) {
+    const b = svg.getBoundingClientRect();  // a chart's title or legend text running out of its figure
+    for (const t of svg.querySelectorAll("text")) {
+      const r = t.getBoundingClientRect();
+      if (r.width > 0 && t.textContent.trim() && (r.right > b.right + 1 || r.left < b.left - 1)) {
+        const text = t.textContent.trim().slice(0, 40);
+        out.cut.push(`chart text '${text}' ${Math.round(r.left)}..${Math.round(r.right)} of ${b.right}`);
+      }
     }
   }
   return out;
@@ -191,6 +208,7 @@ def test_nothing_is_wider_than_the_window(layout, size, label):
     assert m["wide"] == [], (
         f"{label} at {size} px: {len(m['wide'])} element(s) past the edge: {m['wide'][:8]}"
     )
+    assert m["spill"] == [], f"{label} at {size} px: drawn past their column: {m['spill'][:8]}"
     assert m["sideways"] == [], f"{label} at {size} px: boxes that hide text sideways: {m['sideways'][:8]}"
 
 
@@ -203,7 +221,7 @@ def test_no_button_label_breaks_inside_a_word(layout, size, label):
 
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("label", LABELS)
-def test_no_metric_is_cut_short(layout, size, label):
+def test_no_metric_or_chart_text_is_cut(layout, size, label):
     cut = layout[(size, label)]["cut"]
     assert cut == [], f"{label} at {size} px: {cut[:8]}"
 
