@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from cmh_core._deltas import baseline_deltas
 from cmh_core._report_html import (
     _dataset_section,
     _e,
@@ -35,7 +36,7 @@ from cmh_core._report_html import (
 )
 from cmh_core._vocab import DIRECTION_SHORT as _SHORT
 from cmh_core._vocab import DIRECTIONS as _DIRECTIONS
-from cmh_core.comparison import Comparison
+from cmh_core.comparison import Comparison, Lookup
 from cmh_core.experiment import Run
 
 __all__ = [
@@ -178,16 +179,23 @@ def _comparison_tables(cmp: Comparison) -> str:
     def ms(mean: float, std: float, n: int, digits: int = 3) -> str:
         return f"{mean:.{digits}f}" if n == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
+    def delta(d: dict[str, Any] | None) -> str:
+        return "" if d is None else f"{d['delta']:+.3f} vs {d['baseline']}"
+
+    rows = cmp.summary()
+    deltas = [baseline_deltas(rows, d) for d in _DIRECTIONS]
     summary = [
         [
             r["method"], r["n_bits"], r["n_seeds"],
             ms(r["map_i2t_mean"], r["map_i2t_std"], r["n_seeds"]),
             ms(r["map_t2i_mean"], r["map_t2i_std"], r["n_seeds"]),
+            delta(deltas[0][j]), delta(deltas[1][j]),
             ms(r["fit_seconds_mean"], r["fit_seconds_std"], r["n_seeds"], 2),
         ]
-        for r in cmp.summary()
+        for j, r in enumerate(rows)
     ]  # fmt: skip
-    head = ["method", "bits", "seeds", "mAP I→T", "mAP T→I", "training s"]
+    head = ["method", "bits", "seeds", "mAP I→T", "mAP T→I", "Δ I→T vs best baseline",
+            "Δ T→I vs best baseline", "training s"]  # fmt: skip
     runs = [
         [r.method, r.n_bits, r.seed, r.map_i2t, r.report["i2t"].get("mAP_expected", "n/a"), r.map_t2i,
          r.report["t2i"].get("mAP_expected", "n/a"), float(r.fit_seconds)]
@@ -197,7 +205,9 @@ def _comparison_tables(cmp: Comparison) -> str:
     skipped = "".join(f"<li>{_e(s)}</li>" for s in cmp.skipped)
     return (
         '<h2>Results</h2><p class="muted">Mean ± std over seeds (population std; the value alone for one '
-        "seed); mAP with ties in database order.</p>"
+        "seed); mAP with ties in database order. Δ: the mean mAP minus that of the best classic baseline "
+        "at the same code length (a baseline against the best other one; none for RandomCodes, the "
+        "chance level).</p>"
         + _table(head, summary)
         + "<h3>Every run</h3>"
         + _table(run_head, runs)
@@ -254,12 +264,24 @@ def _comparison_figures(cmp: Comparison, chance: Mapping[int, Mapping[str, float
     return figs
 
 
+def _best_with_model(runs: Sequence[Run], lookup: Lookup | None) -> Run | None:
+    """The run with the highest mAP I→T + T→I whose model is at hand (its own or the lookup's)."""
+    for run in sorted(runs, key=lambda r: r.map_i2t + r.map_t2i, reverse=True):
+        if run.model is not None:
+            return run
+        found = lookup(run.method, run.n_bits, run.seed) if lookup is not None else None
+        if found is not None and found.model is not None:
+            return found
+    return None
+
+
 def comparison_report_html(
     comparison: Comparison,
     dataset,
     *,
     chance: Mapping[int, Mapping[str, float]] | None = None,
     gallery: int = 3,
+    lookup: Lookup | None = None,
 ) -> str:
     """One self-contained HTML page about a methods × bits × seeds comparison.
 
@@ -273,8 +295,12 @@ def comparison_report_html(
         ``{n_bits: {"i2t": mAP, "t2i": mAP}}`` of random codes; computed with `chance_levels`
         for every code length of the runs when not given.
     gallery : int
-        Best and worst queries per direction shown for the best run (highest mean mAP of the
-        runs that carry a model; 0: no gallery).
+        Best and worst queries per direction shown for the best run (highest mAP I→T + T→I of
+        the runs whose model is at hand; 0: no gallery).
+    lookup : callable, optional
+        ``lookup(method, n_bits, seed) -> Run or None`` with its fitted model, for runs that
+        carry none (a comparison kept as `Comparison.to_dict`, as the app keeps it); the app
+        passes its run registry. Without a model anywhere the report says there is no gallery.
 
     Returns
     -------
@@ -295,13 +321,18 @@ def comparison_report_html(
         _comparison_tables(comparison),
         "<h2>Figures</h2>" + _figures(_comparison_figures(comparison, chance)),
     ]
-    with_model = [r for r in comparison.runs if r.model is not None]
-    if gallery > 0 and with_model:
+    best = _best_with_model(comparison.runs, lookup) if gallery > 0 else None
+    if best is not None:
         from cmh_core.exports import run_codes
 
-        best = max(with_model, key=lambda r: r.map_i2t + r.map_t2i)
         where = f" of the best run, {best.method} · {best.n_bits} bits · seed {best.seed}"
         sections.append(_gallery_section(run_codes(best, dataset), dataset, n=gallery, title=where))
+    elif gallery > 0:
+        sections.append(
+            '<p class="muted">No query gallery: none of these run records carries its fitted model '
+            "(a comparison read back from JSON); build the report from `run_comparison` output or "
+            "pass a lookup of the trained runs.</p>"
+        )
     title = f"Comparison of {', '.join(comparison.methods)} on {comparison.dataset}"
     return _page(title, sections)
 

@@ -81,7 +81,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Browser tests skip, saying why, where Debian's chromium is missing (`.ci/run` installs it)."""
+    """Browser tests run last, together; they skip, saying why, where Debian's chromium is missing.
+
+    Together: the session's one streamlit server and one Chromium (below) then live only while the
+    browser tests run (a stable sort keeps each module's tests in their order). `.ci/run` installs
+    chromium.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
     if CHROMIUM.exists():
         return
     skip = pytest.mark.skip(
@@ -110,3 +116,45 @@ def tux_report(tux, tux_fitted):
         return cache[key]
 
     return report
+
+
+# ------------------------------------------------------------------------------ browser tests
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for every browser test (a fresh context per test isolates them)."""
+    from browser_helpers import launch_browser
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch_browser(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def start_streamlit(tmp_path_factory):
+    """``start_streamlit(**env)``: a started `streamlit run app.py` with its own run registry.
+
+    Each server gets a fresh ``CMH_CACHE_DIR`` unless ``env`` names one; ``env`` (a test hook such
+    as ``CMH_TEST_SLOW_FIT_S``) reaches that server only. Servers still running at the end of the
+    session are stopped; a module may stop its own earlier (``stop()`` is idempotent).
+    """
+    from browser_helpers import StreamlitServer
+
+    started = []
+
+    def start(**env: str):
+        env.setdefault("CMH_CACHE_DIR", str(tmp_path_factory.mktemp("streamlit_cache")))
+        srv = StreamlitServer(env=env)
+        started.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(start_streamlit):
+    """The one `streamlit run app.py` the browser tests share (each test opens its own sessions)."""
+    return start_streamlit()

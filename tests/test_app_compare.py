@@ -70,7 +70,13 @@ def test_grid_fills_the_table(compared, trainings):
     assert sorted(trainings) == sorted((m, b, 0) for m in ("DCH", "CCA-ITQ") for b in (16, 32))
     table = compared.dataframe[0].value
     ndcg = ["NDCG@50 I→T", "NDCG@50 T→I"]  # graded NDCG beside mAP (issue 17)
-    assert list(table.columns) == ["method", "bits", "seeds", "mAP I→T", "mAP T→I", *ndcg, "training s"]
+    delta = ["Δ mAP I→T vs best baseline", "Δ mAP T→I vs best baseline"]  # issue 23
+    maps = ["mAP I→T", "mAP T→I"]
+    assert list(table.columns) == ["method", "bits", "seeds", *maps, *delta, *ndcg, "training s"]
+    for col in delta:  # two baselines: each is measured against the other, the gaps mirror
+        dch, cca = table[col][0], table[col][2]
+        assert dch.endswith(" vs CCA-ITQ") and cca.endswith(" vs DCH"), (dch, cca)
+        assert float(dch.split()[0]) == -float(cca.split()[0])
     assert [(m, b) for m, b in zip(table["method"], table["bits"], strict=True)] == [
         ("DCH", 16),
         ("DCH", 32),

@@ -1,8 +1,9 @@
 """In a browser: trainings outlive the page, reloads keep the runs, links reopen views, Back goes back.
 
-One ``streamlit run`` server on loopback with its own run registry (``CMH_CACHE_DIR``) and the
-jobs' test hook ``CMH_TEST_SLOW_FIT_S`` (every iteration report sleeps), so a DCH training lasts
-long enough to leave the Train page and come back. Trainings are counted as the registry's
+One ``streamlit run`` server of its own (``start_streamlit`` of ``tests/conftest.py``), with its
+own run registry (``CMH_CACHE_DIR``) and the jobs' test hook ``CMH_TEST_SLOW_FIT_S`` (every
+iteration report sleeps), so a DCH training lasts long enough to leave the Train page and come
+back; the browser is the session's shared Chromium. Trainings are counted as the registry's
 entries on disk: a link that retrains would add one. Screenshots go to ``test-output/screenshots/``.
 """
 
@@ -12,17 +13,14 @@ import re
 from pathlib import Path
 
 import pytest
-from test_browser import (
-    CHROMIUM,
+from browser_helpers import (
     T_ACTION,
     T_PAGE,
     VIEWPORT,
-    StreamlitServer,
     assert_no_exception,
     choose_method,
     click_query,
     goto_page,
-    launch_browser,
     main_text,
     open_app,
     press_train,
@@ -41,25 +39,10 @@ def cache_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(cache_dir):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CMH_CACHE_DIR", str(cache_dir))
-        mp.setenv("CMH_TEST_SLOW_FIT_S", str(SLOW_FIT_S))
-        srv = StreamlitServer().start()
+def server(start_streamlit, cache_dir):
+    srv = start_streamlit(CMH_CACHE_DIR=str(cache_dir), CMH_TEST_SLOW_FIT_S=str(SLOW_FIT_S))
     yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = launch_browser(pw)
-        yield b
-        b.close()
+    srv.stop()  # not needed by the modules after this one
 
 
 def trainings(cache_dir: Path) -> int:

@@ -1,4 +1,4 @@
-"""Hostile uploads and captions in a real browser (Playwright + Debian Chromium, as tests/test_browser.py).
+"""Hostile uploads and captions in a real browser (the session's shared server and Chromium).
 
 * A 16-bit grey PNG and a 20000 x 1 PNG uploaded on Search both show a thumbnail and results
   (``st.image(up.getvalue())`` used to crash on both: "cannot write mode I;16 as JPEG" and
@@ -14,15 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import (
-    CHROMIUM,
+from browser_helpers import (
     T_ACTION,
     T_PAGE,
     VIEWPORT,
-    StreamlitServer,
     assert_no_exception,
     goto_page,
-    launch_browser,
     main_text,
     open_app,
     screenshot,
@@ -56,15 +53,6 @@ def pngs(tmp_path_factory) -> dict[str, Path]:
     return {name: folder / name for name in out}
 
 
-@pytest.fixture(scope="module")
-def server():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    srv = StreamlitServer().start()
-    yield srv
-    srv.stop()
-
-
 def _upload(page, path: Path) -> None:
     page.locator(".st-key-upload input[type='file']").set_input_files(str(path))
     wait_idle(page, T_PAGE)
@@ -74,57 +62,52 @@ def _upload(page, path: Path) -> None:
     wait_idle(page)
 
 
-def test_hostile_uploads_and_markdown_caption(server, pngs):
-    from playwright.sync_api import sync_playwright
+def test_hostile_uploads_and_markdown_caption(streamlit_server, browser, pngs):
+    context = browser.new_context(viewport=VIEWPORT)
+    hits: list[str] = []
+    context.on("request", lambda r: hits.append(r.url) if HOST in r.url else None)
+    context.route(f"**://{HOST}/**", lambda route: route.abort())  # never leaves the machine
+    page = context.new_page()
+    page.set_default_timeout(T_ACTION)
+    try:
+        open_app(page, streamlit_server.url)
+        goto_page(page, "Search")  # trains the default run when the session has none
+        page.locator(".st-key-query_source button", has_text="Upload an image").click()
+        wait_idle(page)
+        for name in ("grey16.png", "strip.png"):
+            _upload(page, pngs[name])
+            assert_no_exception(page, f"Search (upload {name})")
+            img = page.locator("[data-testid='stMain'] [data-testid='stImage'] img").first
+            box = img.bounding_box()
+            assert box is not None and box["width"] >= 100 and box["height"] >= 100, (name, box)
+            screenshot(page, f"hostile_upload_{name[:-4]}")
 
-    with sync_playwright() as pw:
-        browser = launch_browser(pw)
-        context = browser.new_context(viewport=VIEWPORT)
-        hits: list[str] = []
-        context.on("request", lambda r: hits.append(r.url) if HOST in r.url else None)
-        context.route(f"**://{HOST}/**", lambda route: route.abort())  # never leaves the machine
-        page = context.new_page()
-        page.set_default_timeout(T_ACTION)
-        try:
-            open_app(page, server.url)
-            goto_page(page, "Search")  # trains the default run when the session has none
-            page.locator(".st-key-query_source button", has_text="Upload an image").click()
-            wait_idle(page)
-            for name in ("grey16.png", "strip.png"):
-                _upload(page, pngs[name])
-                assert_no_exception(page, f"Search (upload {name})")
-                img = page.locator("[data-testid='stMain'] [data-testid='stImage'] img").first
-                box = img.bounding_box()
-                assert box is not None and box["width"] >= 100 and box["height"] >= 100, (name, box)
-                screenshot(page, f"hostile_upload_{name[:-4]}")
-
-            page.locator("[data-testid='stExpander'] summary", has_text="Add your own item").click()
-            box = page.locator(".st-key-custom_text input")
-            box.wait_for(timeout=T_ACTION)
-            box.fill(CAPTION)
-            box.press("Enter")
-            wait_idle(page)
-            page.locator(".st-key-custom_add_text button").click()
-            wait_idle(page, T_PAGE)
-            # the message sits in the "Add your own item" expander, closed again by the rerun
-            page.wait_for_selector("text=Added your caption", state="attached", timeout=T_ACTION)
-            wait_idle(page, T_PAGE)  # the add reruns the page (image features again): let it finish
-            # the "yours in this ranking" line quotes the caption verbatim, as typed
-            page.wait_for_function(
-                "c => document.querySelector(\"[data-testid='stMain']\").innerText.includes(c)",
-                arg=f"“{CAPTION}”",
-                timeout=T_PAGE,
-            )
-            assert_no_exception(page, "Search (markdown caption)")
-            page.wait_for_timeout(2000)  # give a rendered <img> time to ask for its source
-            assert f"“{CAPTION}”" in main_text(page)
-            assert page.locator(f"img[src*='{HOST}']").count() == 0
-            screenshot(page, "hostile_markdown_caption")
-        except Exception:
-            screenshot(page, "failure_hostile_browser")
-            raise
-        finally:
-            context.close()
-            browser.close()
+        page.locator("[data-testid='stExpander'] summary", has_text="Add your own item").click()
+        box = page.locator(".st-key-custom_text input")
+        box.wait_for(timeout=T_ACTION)
+        box.fill(CAPTION)
+        box.press("Enter")
+        wait_idle(page)
+        page.locator(".st-key-custom_add_text button").click()
+        wait_idle(page, T_PAGE)
+        # the message sits in the "Add your own item" expander, closed again by the rerun
+        page.wait_for_selector("text=Added your caption", state="attached", timeout=T_ACTION)
+        wait_idle(page, T_PAGE)  # the add reruns the page (image features again): let it finish
+        # the "yours in this ranking" line quotes the caption verbatim, as typed
+        page.wait_for_function(
+            "c => document.querySelector(\"[data-testid='stMain']\").innerText.includes(c)",
+            arg=f"“{CAPTION}”",
+            timeout=T_PAGE,
+        )
+        assert_no_exception(page, "Search (markdown caption)")
+        page.wait_for_timeout(2000)  # give a rendered <img> time to ask for its source
+        assert f"“{CAPTION}”" in main_text(page)
+        assert page.locator(f"img[src*='{HOST}']").count() == 0
+        screenshot(page, "hostile_markdown_caption")
+    except Exception:
+        screenshot(page, "failure_hostile_browser")
+        raise
+    finally:
+        context.close()
     assert hits == [], f"the page fetched {hits}"
-    assert server.proc.poll() is None
+    assert streamlit_server.proc.poll() is None

@@ -1,12 +1,12 @@
 """The HTML reports open in a real browser with every outside request blocked.
 
-Debian Chromium (``/usr/bin/chromium``, as in ``tests/test_browser.py``) opens the report of a
+The session's shared Debian Chromium (``tests/conftest.py``) opens the report of a
 run and of a comparison from a ``file://`` URL. A route handler sees every request the page
 makes: files, ``data:`` and ``blob:`` URLs go through, anything else (a CDN, a web font, an
 image host) is counted and aborted. The report must need none of them, and must still draw at
 least three plotly figures and its thumbnails. Screenshots go to ``test-output/screenshots/``.
-A last test presses the Train page's download buttons in a real ``streamlit run`` (the files are
-built on the click, on Streamlit's own thread) and reads the files back.
+A last test presses the Train page's download buttons in the session's shared ``streamlit run``
+(the files are built on the click, on Streamlit's own thread) and reads the files back.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from browser_helpers import SHOTS, goto_page, open_app, press_train, wait_trained
 
 from cmh_core.comparison import run_comparison
 from cmh_core.experiment import run_experiment
@@ -21,12 +22,6 @@ from cmh_core.report import write_report
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"]  # fmt: skip
 LOCAL = ("file:", "data:", "blob:")
 T_RENDER = 90_000  # ms: plotly.js is 4.8 MB of script to parse on a loaded machine
 
@@ -44,18 +39,6 @@ def reports(tux, synthetic_ds, tmp_path_factory):
         "run": write_report(run, tux, folder / "run.html"),
         "comparison": write_report(cmp, synthetic_ds, folder / "comparison.html"),
     }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _open_offline(browser, path: Path):
@@ -99,18 +82,16 @@ def test_report_renders_offline_with_figures_and_thumbnails(reports, browser, wh
     assert errors == [], errors
 
 
-def test_train_page_downloads_build_the_files_on_click(browser, tmp_path):
+def test_train_page_downloads_build_the_files_on_click(streamlit_server, browser, tmp_path):
     """In a real `streamlit run`: after training, the lazy download buttons deliver the files."""
     import numpy as np
-    from test_browser import StreamlitServer, goto_page, open_app, press_train, wait_trained
 
-    server = StreamlitServer().start()
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(T_RENDER)
     got = {}
     try:
-        open_app(page, server.url)
+        open_app(page, streamlit_server.url)
         goto_page(page, "Train")
         press_train(page)
         wait_trained(page)
@@ -122,7 +103,6 @@ def test_train_page_downloads_build_the_files_on_click(browser, tmp_path):
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         context.close()
-        server.stop()
     assert got["html"].name == "tuxpaint_DCH_32bits_seed0_report.html"
     assert "DCH · 32 bits · seed 0 on tuxpaint" in got["html"].read_text(encoding="utf-8")
     with np.load(got["codes_npz"], allow_pickle=False) as z:

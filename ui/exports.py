@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from cmh_core import exports
-from cmh_core.comparison import Comparison
+from cmh_core.comparison import Comparison, Lookup
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.experiment import Run
 from ui.runs import chance_maps
@@ -94,14 +94,16 @@ def _report(run: Run, ds: CrossModalDataset, chance: dict[str, float]) -> str:
     return run_report_html(run, ds, chance=chance)
 
 
-def _comparison_report(comparison: Comparison, ds: CrossModalDataset) -> str:
+def _comparison_report(comparison: Comparison, ds: CrossModalDataset, lookup: Lookup | None = None) -> str:
     from cmh_core.report import comparison_report_html
 
     # chance of this very dataset (``ds`` need not be loadable by its name), at the click
-    return comparison_report_html(comparison, ds)
+    return comparison_report_html(comparison, ds, lookup=lookup)
 
 
-def comparison_downloads(comparison: Comparison, ds: CrossModalDataset, key: str = "cmp") -> None:
+def comparison_downloads(
+    comparison: Comparison, ds: CrossModalDataset, key: str = "cmp", lookup: Lookup | None = None
+) -> None:
     """Download buttons of a comparison: the HTML report, the per-run CSV and the JSON records.
 
     Parameters
@@ -112,10 +114,12 @@ def comparison_downloads(comparison: Comparison, ds: CrossModalDataset, key: str
         Its dataset.
     key : str
         Prefix of the buttons' widget keys (two comparisons on one page need two prefixes).
+    lookup : callable, optional
+        ``lookup(method, n_bits, seed) -> Run or None`` with its model: the report's query gallery.
     """
     stem = _stem(ds.name, "comparison", "-".join(comparison.methods), "-".join(map(str, comparison.bits)))
     files = [
-        ("HTML report", lambda: _comparison_report(comparison, ds), f"{stem}.html",
+        ("HTML report", lambda: _comparison_report(comparison, ds, lookup), f"{stem}.html",
          "text/html", "one self-contained file with the tables, figures and a query gallery; opens offline"),
         ("Runs CSV", comparison.to_csv, f"{stem}.csv", "text/csv", "one row per run"),
         ("Runs JSON", lambda: comparison.to_json(indent=1), f"{stem}.json", "application/json",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.style import apply_style
+
 __all__ = ["PAGES", "page_frame", "dataset_or_stop"]
 
 PAGES = (  # (script, label, icon, page id of ui.url.PAGES); tests/test_state_pages.py checks pages/*.py
@@ -51,6 +53,7 @@ def page_frame(page: str, title: str, intro: str) -> None:
         The page id (a key of `ui.url.PAGES`).
     """
     st.set_page_config(page_title=f"{title} · cmh-explorer", layout="wide")
+    apply_style()  # readable at 800 px too
     st.title(title)
     st.write(intro)
     from ui.data import dataset_names, get_dataset

@@ -42,6 +42,7 @@ def map_vs_bits_figure(
     go.Figure
         One ``go.Scatter`` per method (in first-seen order, ``error_y`` the std) and, with
         ``chance``, a ``"chance (random codes)"`` trace; x on a log-2 axis ticked at the lengths.
+        The legend is horizontal, under the plot (the figure grows a row per three entries).
     """
     if direction not in ("i2t", "t2i"):
         raise ValueError(f"direction must be 'i2t' or 't2i', got {direction!r}")
@@ -83,10 +84,18 @@ def map_vs_bits_figure(
         title=f"mAP vs code length, {label}",
         xaxis=_ticked_log_axis("code length (bits)", ticks),
         yaxis={"title": "mAP", "range": [0, 1.02]},
-        height=360,
+        height=360 + 22 * ((len(methods) + (1 if chance else 0) - 1) // 3),  # the legend's extra rows
+        **_LEGEND_BELOW,
     )
     return fig
 
+
+# The legend in rows under the x axis, not beside the plot: at half a page wide a side legend of
+# several methods took about a third of the width from the plot.
+_LEGEND_BELOW: dict[str, Any] = {
+    "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0},
+    "margin": {"b": 40},
+}
 
 _BITS_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
@@ -118,4 +127,5 @@ def comparison_pr_figure(
     for trace, (method, _, length) in zip(fig.data, parts, strict=True):
         dash = _BITS_DASHES[lengths.index(length) % len(_BITS_DASHES)]
         trace.line = {"color": colours[method], "dash": dash}
+    fig.update_layout(height=360 + 22 * ((len(fig.data) - 1) // 4), **_LEGEND_BELOW)
     return fig
