@@ -23,6 +23,7 @@ def _run_cache(tmp_path_factory):
     """
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CMH_CACHE_DIR", str(tmp_path_factory.mktemp("cmh_cache")))
+        mp.setenv("CMH_BACKGROUND_UMAP", "0")  # no test pays for a real UMAP; test_umap_background stubs it
         yield
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "code_diagnostics",
     "map_coords",
     "map_codes",
+    "umap_layout",
     "demo_example",
     "missing_example_reason",
 ]
@@ -104,17 +105,10 @@ def ensure_run(dataset: str) -> tuple[RunKey, Run]:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _codes(key: RunKey, _model) -> dict:
-    """Packed query / database codes of a run (`cmh_core.evaluation.retrieval_codes`, learned protocol).
+    """Packed query / database codes of a run and its map codes (`cmh_core.layouts.run_map_codes`)."""
+    from cmh_core.layouts import run_map_codes
 
-    An unpaired run learned its training codes in `cmh_core.datasets.unpair`'s row orders (what
-    `run_experiment` fitted and evaluated on), so those orders map them back to items here too.
-    """
-    from cmh_core.datasets import unpair
-    from cmh_core.evaluation import retrieval_codes
-
-    ds = get_dataset(key.dataset)
-    index = unpair(ds, key.unpaired, random_state=key.seed) if key.unpaired else None
-    return retrieval_codes(_model, ds, "learned", train_index=index)
+    return run_map_codes(get_dataset(key.dataset), key, _model)
 
 
 def codes_for(key: RunKey, run: Run) -> dict[str, np.ndarray]:
@@ -133,8 +127,7 @@ def chance_maps(dataset: str, n_bits: int, seed: int = 0) -> dict[str, float]:
 
 def map_codes(key: RunKey, run: Run) -> np.ndarray:
     """Database codes of both modalities stacked: rows 0..n_db-1 images, n_db..2n_db-1 texts."""
-    c = codes_for(key, run)
-    return np.concatenate([c["image_database"], c["text_database"]])
+    return codes_for(key, run)["map"]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -163,13 +156,26 @@ def map_coords(key: RunKey, run: Run, how: str = "pca") -> tuple[np.ndarray, flo
     return _coords(key, how, run.model.code_length, map_codes(key, run))
 
 
+def umap_layout(key: RunKey, run: Run):
+    """The background UMAP of this run (`cmh_core.layouts.Layout`): asked for here when the server has
+    none yet (a run opened from a link or the cache; a trained run's was queued when it finished)."""
+    from ui.sessions import token
+
+    lay = registry().layouts.get(key)
+    if lay is None or lay.state in ("cancelled", "skipped"):  # a failed one is not retried every rerun
+        lay = registry().layouts.submit(
+            key, map_codes(key, run), run.model.code_length, token(st.session_state)
+        )
+    return lay
+
+
 def umap_ready(key: RunKey) -> bool:
-    """Whether this session asked for UMAP of this run (it is then served from the cache)."""
+    """Whether this session has seen the UMAP of this run (its Projection choice then appears)."""
     return key in st.session_state.setdefault(UMAP_DONE, set())
 
 
 def mark_umap(key: RunKey) -> None:
-    """Remember that UMAP of this run was computed in this session."""
+    """Remember that this session has seen the UMAP of this run."""
     st.session_state.setdefault(UMAP_DONE, set()).add(key)
 
 
