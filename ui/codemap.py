@@ -12,6 +12,7 @@ from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.experiment import Run
 from cmh_core.playground import place_near
+from ui.bucket_tips import bucket_tips, tips_data
 from ui.custom_items import custom_items, plain_markdown
 from ui.gallery import item_grid
 from ui.registry import registry
@@ -132,6 +133,7 @@ def _buckets(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -> di
         "modality": [],
         "majority": [],
         "hover": [],
+        "head": [],
         "members": [],
     }
     for m, rows in (("image", slice(0, n)), ("text", slice(n, 2 * n))):
@@ -148,6 +150,8 @@ def _buckets(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -> di
             out["hover"].append(
                 plotting.bucket_hover(int(b.count[k]), m, b.majority[k], float(b.purity[k]), caps)
             )
+            c = int(b.count[k])
+            out["head"].append(f"{c} {m} code{'s' if c != 1 else ''} · {b.majority[k]} {b.purity[k]:.0%}")
     out["xy"] = np.asarray(out["xy"], dtype=np.float64).reshape(-1, 2)
     return out
 
@@ -174,8 +178,9 @@ def _bucket_view(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -
     bk = _buckets(ds, key, run, xy)
     star = _query_star(ds, key, run, xy)
     fig = plotting.bucket_map_figure(
-        bk["xy"], bk["ids"], bk["count"], bk["modality"], bk["majority"], bk["hover"]
+        bk["xy"], bk["ids"], bk["count"], bk["modality"], bk["majority"], bk["hover"], hoverinfo="none"
     )
+    bucket_tips(tips_data(ds.name, bk["ids"], bk["head"], bk["members"], ds.texts))  # hover: thumbnails
     if star is not None:
         plotting.add_own_items(fig, star[0][None, :], ["query"], [f"query: {star[1]}"], ["image"])
     big = int(np.argmax(bk["count"]))
