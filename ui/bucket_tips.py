@@ -60,7 +60,7 @@ def tips_data(dataset: str, ids: list[str], heads: list[str], members: list[list
 
 def bucket_tips(data: dict) -> None:
     """Put the hover panel's data and script on the page (a zero-height iframe)."""
-    blob = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")  # cannot end its <script> early
+    blob = json.dumps(data, ensure_ascii=True).replace("<", "\\u003c")  # no "</script>" or "<!--" inside
     html = f'<script type="application/json" id="cmh-tips-data">{blob}</script>'
     html += f"<script>{_JS.read_text()}</script>"
     components.html(html, height=0)
