@@ -30,7 +30,7 @@ def test_tips_list_at_most_8_members_then_the_rest_as_a_count(tux):
 
 def test_dataset_text_cannot_close_the_script_that_carries_it(monkeypatch):
     shown = {}
-    monkeypatch.setattr("ui.bucket_tips.components.html", lambda html, height: shown.update(html=html))
+    monkeypatch.setattr("ui.bucket_tips.st.iframe", lambda html, height: shown.update(html=html))
     evil = {
         "buckets": {"b:0": {"head": "</script><script>alert(1)</script>", "items": [], "more": 0}},
         "thumbs": {},

@@ -1,5 +1,5 @@
 // Code Map hover panel: thumbnails and captions of the distinct code under the cursor.
-// Runs in a components.v1.html iframe (same origin as the app): it stores this render's data on
+// Runs in an st.iframe (same origin as the app): it stores this render's data on
 // the parent window and, once per page, installs a listener script there that hooks plotly's own
 // "plotly_hover" event of every chart (Plotly hover labels cannot show <img>). docs/app.md.
 (function () {

@@ -1,7 +1,7 @@
 """Hover thumbnails of the Code Map's distinct codes: up to 8 pictures and captions per marker, then "+N".
 
 Plotly's hover labels hold text only, so the map's markers hover with ``hoverinfo="none"`` and
-``ui/bucket_tips.js`` (a `streamlit.components.v1.html` script, same origin as the app) shows a
+``ui/bucket_tips.js`` (an `st.iframe` script, same origin as the app) shows a
 panel from plotly's own ``plotly_hover`` event. The chart stays a `st.plotly_chart`, so clicking,
 the lasso and a selection that survives recolouring work as before. Nothing is downloaded: the
 thumbnails travel as small JPEG data URIs in the element (each item once).
@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from cmh_core.plotting.codemap import HOVER_MEMBERS
 
@@ -59,8 +58,8 @@ def tips_data(dataset: str, ids: list[str], heads: list[str], members: list[list
 
 
 def bucket_tips(data: dict) -> None:
-    """Put the hover panel's data and script on the page (a zero-height iframe)."""
+    """Put the hover panel's data and script on the page (a 1-pixel `st.iframe`: same origin, scripts run)."""
     blob = json.dumps(data, ensure_ascii=True).replace("<", "\\u003c")  # no "</script>" or "<!--" inside
     html = f'<script type="application/json" id="cmh-tips-data">{blob}</script>'
     html += f"<script>{_JS.read_text()}</script>"
-    components.html(html, height=0)
+    st.iframe(html, height=1)
