@@ -116,6 +116,9 @@ class LayoutJobs:
         Finished layouts kept in memory.
     off : str, optional
         Why background layouts are switched off (every request is then ``"skipped"`` with it).
+    nice : int, default 10
+        Added to the worker thread's nice value (Linux: per thread), so page reruns and trainings
+        get the cores first; threads the layout starts (numba's) inherit it.
     """
 
     def __init__(
@@ -125,13 +128,14 @@ class LayoutJobs:
         max_queued: int = 16,
         keep: int = 32,
         off: str | None = None,
+        nice: int = 10,
     ):
         for name, v in (("max_points", max_points), ("max_queued", max_queued), ("keep", keep)):
             if int(v) < 1:
                 raise ValueError(f"{name} must be at least 1, got {v!r}")
         self.layout = layout or umap_layout
         self.max_points, self.max_queued, self.keep = int(max_points), int(max_queued), int(keep)
-        self.off = off
+        self.off, self.nice = off, int(nice)
         self.computed = 0  # layouts actually started (tests count them)
         self._lock = threading.Condition()
         self._layouts: collections.OrderedDict[Hashable, Layout] = collections.OrderedDict()
@@ -244,7 +248,20 @@ class LayoutJobs:
         for k in done[: max(len(done) - self.keep, 0)]:
             del self._layouts[k]
 
+    def _lower_priority(self) -> None:
+        """Raise this thread's nice value by `nice` (best effort: not on every platform)."""
+        import os
+
+        try:
+            tid = threading.get_native_id()
+            now = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, min(now + self.nice, 19))
+        except (AttributeError, OSError) as e:  # no per-thread priority here: run at the same one
+            _log.info("background layouts keep the server's priority: %s", e)
+
     def _work(self) -> None:
+        if self.nice > 0:
+            self._lower_priority()
         while True:
             with self._lock:
                 while not self._queue and not self._closed:

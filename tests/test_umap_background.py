@@ -7,6 +7,7 @@ No test waits on a real UMAP: the layout function is a stub that blocks until th
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -28,9 +29,11 @@ class Held:
         self.calls: list[np.ndarray] = []
         self.active = self.most = 0
         self.fail = fail
+        self.nice: int | None = None  # the worker thread's nice value at its last call
         self._lock = threading.Lock()
 
     def __call__(self, codes: np.ndarray, n_bits: int) -> np.ndarray:
+        self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         with self._lock:
             self.calls.append(np.array(codes))
             self.active += 1
@@ -72,6 +75,17 @@ def test_layouts_run_one_at_a_time_in_order(held):
     assert held.most == 1 and eng.computed == 3
     assert [len(x) for x in held.calls] == [20, 20, 20]
     np.testing.assert_array_equal(held.calls[1], _codes(20, 1))  # FIFO
+
+
+def test_layouts_run_at_a_lower_priority_than_the_pages(held):
+    """The worker thread's nice value is raised (capped at 19), so reruns and trainings come first."""
+    held.release.set()
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    eng = LayoutJobs(held, nice=10)
+    eng.submit("a", _codes(5), 16, "s1")
+    assert eng.wait("a").state == "done"
+    assert held.nice == min(here + 10, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here  # this thread unchanged
 
 
 def test_a_run_asked_twice_is_computed_once_for_both_sessions(held):
