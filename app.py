@@ -15,6 +15,7 @@ import streamlit as st  # noqa: E402
 from cmh_core import plotting  # noqa: E402
 from ui.data import dataset_card  # noqa: E402
 from ui.frame import PAGES, dataset_or_stop  # noqa: E402
+from ui.multilingual import home_language_example  # noqa: E402
 from ui.results import differing_bits  # noqa: E402
 from ui.runs import current_run, demo_example, missing_example_reason  # noqa: E402
 from ui.view import view_params  # noqa: E402
@@ -38,6 +39,7 @@ if ex is not None:
         "item whose code is nearest its own caption's, so this is a case the method gets right. "
         "Search shows all cases."
     )
+    home_language_example(ds, a)  # e5 bundles: the caption in another language finds its picture
 else:
     st.info(
         f"No worked example for this dataset ({missing_example_reason(name)}). "

@@ -4,8 +4,9 @@ export, datasets and methods.
 ``bench`` trains every chosen method at every code length and seed on one dataset and prints a
 paper-style table: mAP for I→T and T→I (mean ± std over seeds; the stable-tie mAP and, where the
 report has it, the tie-expected mAP), graded NDCG@50 (gain from the number of shared labels,
-``docs/evaluation.md``) and training seconds. ``report`` trains one run (or a
-comparison grid) and writes the one-file HTML report of `cmh_core.report`.
+``docs/evaluation.md``) and training seconds; with ``--query-language L`` (an e5 dataset) it
+scores T→I with the query captions in language L instead (docs/multilingual.md). ``report``
+trains one run (or a comparison grid) and writes the one-file HTML report of `cmh_core.report`.
 
 Every error is one line ``error: ...`` on stderr with exit status 2, never a traceback (set
 ``CMH_DEBUG=1`` to see one). Output paths are checked before any work starts.
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from cmh_core import _cli_crosslingual
 from cmh_core._catalogue import _catalogue_from_source, method_catalogue  # noqa: F401 (tests use it)
 
 __all__ = ["format_table", "main", "method_catalogue"]
@@ -69,6 +71,7 @@ def _parser(prog: str = "python -m cmh_core") -> argparse.ArgumentParser:
     b.add_argument("--jobs", type=int, default=1, help="local processes (one BLAS thread each); default 1")
     b.add_argument("--scheduler", help="'local' (a Dask LocalCluster of --jobs workers) or tcp://host:8786")
     b.add_argument("--cache", type=Path, help="run cache folder: skip finished runs, store new ones")
+    b.add_argument("--query-language", metavar="LANG", help=_cli_crosslingual.HELP)
 
     t = sub.add_parser(
         "train",
@@ -175,6 +178,8 @@ def _bench(args: argparse.Namespace) -> int:
     methods = _check_bench_args(args)
     _check_fraction(args.unpaired)
     ds = load_dataset(args.dataset)
+    if args.query_language:  # e5 features and translations checked before any training
+        _cli_crosslingual.check(ds, args.query_language)
     combos, skipped = plan_comparison(ds, methods, args.bits, args.unpaired)
     if not combos:
         raise ValueError("nothing to run: " + "; ".join(skipped))
@@ -202,6 +207,8 @@ def _bench(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if hasattr(bar, "close"):
         bar.close()
+    if args.query_language:
+        return _cli_crosslingual.report(args, ds, cmp)
     rows = cmp.rows()
     print(
         f"dataset {ds.name}: {len(ds.split.query)} queries, {len(ds.split.database)} database items, "

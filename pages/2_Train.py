@@ -14,12 +14,14 @@ import streamlit as st  # noqa: E402  (title first: the page shows at once on a 
 
 from ui.exports import run_downloads
 from ui.frame import dataset_or_stop
+from ui.multilingual import text_features_control
 from ui.run_view import runs_table, show_run, train_from_form
 from ui.runs import current_run
 from ui.training import pending, training_panel
 from ui.widgets import method_card, method_picker, training_form
 
 ds = dataset_or_stop()
+text_features_control(ds)  # TF-IDF or e5: switches to <name> or <name>:e5
 name = method_picker()
 method_card(name)
 choice = training_form(name, ds)

@@ -14,6 +14,7 @@ import streamlit as st  # noqa: E402  (title first: the page shows at once on a 
 
 from ui.compare import compare_form, last_comparison, linked_comparison, run_grid, show_comparison
 from ui.frame import dataset_or_stop
+from ui.relevance import leaf_table
 from ui.view import sync
 
 ds = dataset_or_stop()
@@ -32,3 +33,4 @@ if cmp is None:
     )
     st.stop()
 show_comparison(ds.name, cmp)
+leaf_table(ds.name, cmp, st.session_state.get("compare_relevance") or "any")  # the rule chosen above

@@ -14,15 +14,25 @@ from cmh_core.datasets import load_dataset, make_synthetic
 from cmh_core.methods import CrossModalHasher, get_method
 
 
+@pytest.fixture(scope="session")
+def _feature_map_dir(tmp_path_factory) -> Path:
+    """One feature-map folder for the whole session: maps are a pure function of the bundle's images
+    (keyed by their hash), and building tuxpaint's takes the CNN tens of seconds on 2 cores."""
+    return tmp_path_factory.mktemp("feature_maps")
+
+
 @pytest.fixture(scope="module", autouse=True)
-def _run_cache(tmp_path_factory):
+def _run_cache(tmp_path_factory, _feature_map_dir):
     """The app's run registry and the run cache write to a temporary folder, never ~/.cache.
 
     One folder per test module, so what a module finds already trained does not depend on the
-    modules that ran before it.
+    modules that ran before it. Only the feature-map cache inside it is shared by the session (a
+    link): it holds no runs, and tests of that cache point ``CMH_CACHE_DIR`` at their own folder.
     """
+    root = tmp_path_factory.mktemp("cmh_cache")
+    (root / "feature_maps").symlink_to(_feature_map_dir, target_is_directory=True)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CMH_CACHE_DIR", str(tmp_path_factory.mktemp("cmh_cache")))
+        mp.setenv("CMH_CACHE_DIR", str(root))
         mp.setenv("CMH_BACKGROUND_UMAP", "0")  # no test pays for a real UMAP; test_umap_background stubs it
         yield
 

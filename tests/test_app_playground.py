@@ -51,7 +51,7 @@ def _shown_distances(at) -> list[int]:
 
 
 def _shown_captions(at) -> list[str]:
-    return [md.value for md in at.markdown if md.value.startswith("**“")]
+    return [t.value for t in at.text if t.value.startswith("“")]  # captions are plain text
 
 
 def _metric(at, label: str) -> str:

@@ -137,3 +137,12 @@ def test_results_page_is_generated_from_the_bench_records():
     page = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
     assert page == make_results.render(files), "regenerate it: python scripts/make_results.py"
     assert "| RandomCodes |" in page and "| DCH |" in page
+
+
+def test_ci_runs_the_readmes_test_command():
+    """`.ci/run` installs and tests exactly as the README's second command says (then lints)."""
+    block = re.search(r"## Install and test\n\n```bash\n(.*?)```", README, re.S).group(1)
+    install, test = block.splitlines()[1].split("#")[0].strip().split(" && ")
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert install in ci and test in ci and ci.index(install) < ci.index(test)
+    assert "set -euo pipefail" in ci  # a failing test fails CI

@@ -140,13 +140,21 @@ def test_item_ids_refuse_an_unknown_modality():
         exports.item_ids("audio", [1])
 
 
-def test_lazy_download_data_is_built_once_per_run():
-    from ui.exports import _lazy
+def test_run_codes_for_downloads_are_built_once_per_run_key(run, tux, monkeypatch):
+    from ui.exports import _run_codes
+    from ui.state import RunKey
 
     calls = []
-    owner = Run("d", "m", 8, 0, {}, "learned", {}, 0.0, 0.0)
-    get = _lazy(owner, "x", lambda: calls.append(1) or b"data")
-    assert get() == b"data" and get() == b"data" and calls == [1]
+    real = exports.run_codes
+    monkeypatch.setattr(exports, "run_codes", lambda r, d: calls.append(1) or real(r, d))
+    _run_codes.clear()
+    key = RunKey.from_run(run)
+    first = _run_codes(key, run, tux)
+    assert _run_codes(key, run, tux) is first and calls == [1]  # the three code exports share one build
+    other = RunKey.make(key.dataset, key.method, key.n_bits, key.seed + 1)
+    _run_codes(other, run, tux)
+    assert calls == [1, 1]  # another run key builds its own
+    assert np.array_equal(first["text_database"], exports.run_codes(run, tux)["text_database"])
 
 
 @pytest.mark.app

@@ -22,6 +22,7 @@ from cmh_core.methods import METHODS
 from cmh_core.runcache import RunCache
 from ui.data import get_dataset
 from ui.exports import comparison_downloads
+from ui.glossary import relevance_control
 from ui.registry import registry
 from ui.runs import chance_maps
 from ui.state import (
@@ -82,6 +83,7 @@ def compare_form() -> dict[str, Any] | None:
         once "Run comparison" is pressed, else None.
     """
     _seed_form()
+    relevance_control("compare_relevance")  # applies at once, outside the form: ui.relevance.leaf_table
     unpaired_methods = ", ".join(n for n, cls in METHODS.items() if cls.supports_unpaired) or "none"
     with st.form("compare_form"):
         left, right = st.columns(2)

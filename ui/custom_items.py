@@ -23,7 +23,6 @@ import streamlit as st
 
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.datasets.featurize import featurize_image, featurize_text, load_image, text_query_terms
-from ui.gallery import CARD_HEIGHT
 from ui.state import CUSTOM, CUSTOM_MESSAGES, RunKey
 
 __all__ = [
@@ -271,7 +270,8 @@ def _item_list(key: RunKey, items: list[dict]) -> None:
 def custom_items_ui(ds: CrossModalDataset, key: RunKey, run) -> list[dict[str, Any]]:
     """Expander to add a picture or a caption of your own and to remove them; returns the run's items."""
     items = custom_items(key)
-    with st.expander(f"Add your own item ({len(items)} of {MAX_ITEMS} for this run)"):
+    # keyed: the count in the label changes, the open panel stays open
+    with st.expander(f"Add your own item ({len(items)} of {MAX_ITEMS} for this run)", key="custom_panel"):
         st.caption(
             "Your picture or caption is coded by this run's hash function, as a new item would be "
             "without retraining, and joins the database: it shows in the results (marked yours) and on "
@@ -309,7 +309,7 @@ def custom_items_ui(ds: CrossModalDataset, key: RunKey, run) -> list[dict[str, A
 
 def custom_card(item: dict[str, Any], distance: int) -> None:
     """A result card for one of your items: its picture or caption, distance and a "yours" badge."""
-    with st.container(height=CARD_HEIGHT, border=True):
+    with st.container(border=True):  # sized by its content, as the dataset's result cards
         if item["modality"] == "image" and item.get("thumb"):
             st.image(item["thumb"], width=112)
         else:

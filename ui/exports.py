@@ -3,14 +3,12 @@
 Every file is built only when its button is pressed: Streamlit runs a callable ``data`` on its
 own thread at the click, so drawing the Train page costs nothing. Files are not kept after the
 download (a report is ~5 MB; rebuilding takes about a second); only the run's codes, which three
-files share, are kept for that run object and dropped with it.
+files share, are kept, per `RunKey` in Streamlit's resource cache (the last four runs).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -26,28 +24,12 @@ from ui.state import RunKey
 __all__ = ["run_downloads", "comparison_downloads"]
 
 _BIN = "application/octet-stream"
-_LOCK = threading.Lock()
-_BUILT: dict[int, dict[str, Any]] = {}  # id(run) -> {"codes": run_codes(...)}
 
 
-def _lazy(owner: Any, kind: str, make: Callable[[], Any]) -> Callable[[], Any]:
-    """A zero-argument callable building ``make()`` once per ``owner`` (thread-safe)."""
-
-    def get() -> Any:
-        oid = id(owner)
-        with _LOCK:
-            box = _BUILT.get(oid)
-            if box is None:
-                box = _BUILT[oid] = {}
-                weakref.finalize(owner, _BUILT.pop, oid, None)  # gone with the run
-            if kind in box:
-                return box[kind]
-        data = make()
-        with _LOCK:
-            box[kind] = data
-        return data
-
-    return get
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _run_codes(key: RunKey, _run: Run, _ds: CrossModalDataset) -> dict[str, Any]:
+    """The run's packed codes, which three exports share: built at the first click, kept per `RunKey`."""
+    return exports.run_codes(_run, _ds)
 
 
 def _stem(*parts: Any) -> str:
@@ -73,7 +55,10 @@ def run_downloads(key: RunKey, run: Run, ds: CrossModalDataset) -> None:
     """
     chance = chance_maps(key.dataset, key.n_bits)  # cached: the Train page computed it already
     stem = _stem(ds.name, run.method, f"{run.n_bits}bits", f"seed{run.seed}")
-    codes = _lazy(run, "codes", lambda: exports.run_codes(run, ds))
+
+    def codes() -> dict[str, Any]:
+        return _run_codes(key, run, ds)
+
     files = [
         ("csv", "Metrics CSV", lambda: exports.metrics_csv(run), f"{stem}_metrics.csv", "text/csv",
          "every number of the run, one row each: section, metric, at (k or radius), value"),

@@ -18,9 +18,12 @@ import streamlit as st
 
 from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
+from cmh_core.evaluation import relevance_query_labels
 from cmh_core.experiment import Run
 from cmh_core.failures import DIRECTIONS, label_ap, query_failures, query_table
+from ui.custom_items import plain_markdown
 from ui.data import get_dataset, square_thumbnail
+from ui.glossary import relevance_words
 from ui.results import parse_item_id
 from ui.runs import codes_for
 from ui.state import FAILURES_QUERY, FAILURES_SEEN, RunKey
@@ -29,6 +32,7 @@ from ui.url import run_link
 __all__ = [
     "DIRECTION_LABELS",
     "failure_table",
+    "relevance_labels",
     "direction_picker",
     "show_table",
     "query_picker",
@@ -43,15 +47,40 @@ DIRECTION_WIDGET = "failures_direction"
 QUERY_WIDGET = "failures_query"
 
 
+def relevance_labels(ds: CrossModalDataset, relevance: str = "any") -> np.ndarray:
+    """The dataset's labels as the relevance rule sees them: ``"leaf"`` keeps each query's most specific.
+
+    `cmh_core.failures` counts a database item relevant when it shares a label with the query's
+    row; under ``"leaf"`` the query rows keep only their most specific label
+    (`cmh_core.evaluation.relevance_query_labels`), the database rows all of theirs.
+
+    Raises
+    ------
+    ValueError
+        If the split's query and database share items (their rows would then differ by role).
+    """
+    if relevance == "any":
+        return ds.labels
+    q, db = np.asarray(ds.split.query), np.asarray(ds.split.database)
+    if np.intersect1d(q, db).size:
+        raise ValueError(
+            "relevance 'shares its most specific label' needs a split whose query and database items "
+            "differ; this dataset's split shares items between them: use 'shares any label'"
+        )
+    out = np.array(ds.labels, copy=True)
+    out[q] = relevance_query_labels(ds.labels[q], relevance, ds.labels.sum(axis=0))
+    return out
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
-def _table(key: RunKey, direction: str, _codes) -> dict[str, Any]:
+def _table(key: RunKey, direction: str, relevance: str, _codes) -> dict[str, Any]:
     ds = get_dataset(key.dataset)
-    return query_table(_codes, ds.labels, ds.split, direction)
+    return query_table(_codes, relevance_labels(ds, relevance), ds.split, direction)
 
 
-def failure_table(key: RunKey, run: Run, direction: str) -> dict[str, Any]:
-    """`cmh_core.failures.query_table` of the run's codes (those Search ranks), cached per run."""
-    return _table(key, direction, codes_for(key, run))
+def failure_table(key: RunKey, run: Run, direction: str, relevance: str = "any") -> dict[str, Any]:
+    """`cmh_core.failures.query_table` of the run's codes (those Search ranks), cached per run and rule."""
+    return _table(key, direction, relevance, codes_for(key, run))
 
 
 @st.cache_data(max_entries=4096, show_spinner=False)
@@ -216,17 +245,21 @@ def _query_header(ds: CrossModalDataset, key: RunKey, q_mod: str, query_id: str,
     index = f["index"]
     left, right = st.columns([1, 4])
     left.image(square_thumbnail(ds.name, index, 120), width=120)
-    what = "the picture" if q_mod == "image" else f"“{ds.texts[index]}”"
-    right.markdown(f"**Query {query_id}** ({q_mod}): {what}  \nlabels: {_labels(ds, f['labels']) or 'none'}")
+    what = "the picture" if q_mod == "image" else f"“{plain_markdown(ds.texts[index])}”"  # file text
+    labels = _labels(ds, np.flatnonzero(ds.labels[index])) or "none"
+    right.markdown(f"**Query {query_id}** ({q_mod}): {what}  \nlabels: {plain_markdown(labels)}")
     page, params = run_link("search", key, query=query_id)  # a new session's URL too
     right.page_link(page, label="Open this query on Search", icon=":material/search:", query_params=params)
 
 
-def show_query(ds: CrossModalDataset, key: RunKey, run: Run, direction: str, query_id: str) -> dict[str, Any]:
+def show_query(
+    ds: CrossModalDataset, key: RunKey, run: Run, direction: str, query_id: str, relevance: str = "any"
+) -> dict[str, Any]:
     """The chosen query: its numbers, the link to Search, and its two lists of misses."""
     q_mod, db_mod = DIRECTIONS[direction]
     _, index = parse_item_id(query_id)
-    f = query_failures(codes_for(key, run), ds.labels, ds.split, direction, index, k=PER_LIST)
+    labels = relevance_labels(ds, relevance)
+    f = query_failures(codes_for(key, run), labels, ds.split, direction, index, k=PER_LIST)
     _query_header(ds, key, q_mod, query_id, f)
     c = st.columns(3)
     c[0].metric("AP of this query", f"{f['ap']:.4f}")
@@ -234,16 +267,18 @@ def show_query(ds: CrossModalDataset, key: RunKey, run: Run, direction: str, que
     c[2].metric("First relevant rank", f["first_relevant_rank"] or "none")
     if f["n_relevant"] == 0:
         st.info(
-            f"This query shares no label with any of the {f['n_database']} database {db_mod}s: its AP "
+            f"This query {'shares no label with any' if relevance == 'any' else 'has no relevant item'} of "
+            f"the {f['n_database']} database {db_mod}s (relevant = {relevance_words(relevance)}): its AP "
             "is 0 by convention and no relevant item can be missed. Below: the unrelated items it ranks "
             "first."
         )
     else:
         last = f["lowest_relevant"][0]
         st.markdown(
-            f"Lowest-ranked relevant item: **{db_mod}:{last['index']}** “{_short(ds.texts[last['index']])}” "
+            f"Lowest-ranked relevant item: **{db_mod}:{last['index']}** "
+            f"“{plain_markdown(_short(ds.texts[last['index']]))}” "
             f"at rank **{last['rank']}** of {f['n_database']} (d = {last['distance']}; shared: "
-            f"{_labels(ds, last['shared'])})."
+            f"{plain_markdown(_labels(ds, last['shared']))})."
         )
     cols = st.columns(2)
     with cols[0]:
@@ -255,13 +290,18 @@ def show_query(ds: CrossModalDataset, key: RunKey, run: Run, direction: str, que
         if f["highest_irrelevant"]:
             _show_list(ds, "**Unrelated items ranked highest**", f["highest_irrelevant"], db_mod, False)
         else:
-            st.caption(f"Every database {db_mod} shares a label with this query: nothing unrelated to rank.")
+            st.caption(f"Every database {db_mod} is relevant to this query: nothing unrelated to rank.")
     return f
 
 
-def show_labels(ds: CrossModalDataset, table: dict[str, Any], direction: str) -> dict[str, Any]:
-    """Mean AP per label (worst on top) with each label's chance level and the overall mean."""
-    per = label_ap(table, ds.labels)
+def show_labels(
+    ds: CrossModalDataset, table: dict[str, Any], direction: str, relevance: str = "any"
+) -> dict[str, Any]:
+    """Mean AP per label (worst on top) with each label's chance level and the overall mean.
+
+    Under ``"leaf"`` a query counts for its most specific label only.
+    """
+    per = label_ap(table, relevance_labels(ds, relevance))
     names = [ds.label_names[int(c)] for c in per["label"]]
     if names:
         st.markdown(

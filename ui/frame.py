@@ -54,6 +54,7 @@ def page_frame(page: str, title: str, intro: str) -> None:
     st.title(title)
     st.write(intro)
     from ui.data import dataset_names, get_dataset
+    from ui.glossary import glossary_sidebar
     from ui.state import pop_notices
     from ui.training import collect, linked_run_question, sidebar_trainings
     from ui.view import begin, sync, view_params
@@ -64,6 +65,7 @@ def page_frame(page: str, title: str, intro: str) -> None:
         st.html(_REPLACE_QUERY_CHANGES, unsafe_allow_javascript=True, width=1)
         for path, label, icon, pid in PAGES:
             st.page_link(path, label=label, icon=icon, query_params=view_params(pid))
+        glossary_sidebar()  # mAP, I→T / T→I, Hamming distance, chance, relevant (ui/glossary.py)
         st.divider()
     for text in pop_notices():
         st.warning(text, icon=":material/link:")

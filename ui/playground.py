@@ -16,7 +16,7 @@ from cmh_core.playground import flip_bits, hamming_ball
 from ui.data import square_thumbnail
 from ui.results import differing_bits
 
-__all__ = ["bit_playground", "flips_key"]
+__all__ = ["bit_playground", "flips_key", "current_flips"]
 
 RADII = (0, 1, 2)
 SHOW_PER_RADIUS = 12  # members shown per ring of the ball; the count says how many there are
@@ -25,6 +25,15 @@ SHOW_PER_RADIUS = 12  # members shown per ring of the ball; the count says how m
 def flips_key(code: np.ndarray, n_bits: int) -> str:
     """Widget key of the flipped bits for one query code (a new query starts with nothing flipped)."""
     return f"flips_{n_bits}_{np.asarray(code).tobytes().hex()}"
+
+
+def current_flips(code: np.ndarray, n_bits: int) -> list[int]:
+    """The bits flipped for this query code so far (the playground's pills), before they are drawn.
+
+    The results are drawn above the playground, so they read the flips from the session state
+    that the pills' last change left there (a change reruns the page before anything is drawn).
+    """
+    return sorted(int(j) for j in st.session_state.get(flips_key(code, n_bits)) or [])
 
 
 def _reset(key: str) -> None:
@@ -39,7 +48,7 @@ def _ball_members(ds: CrossModalDataset, db: np.ndarray, rows: np.ndarray, modal
     if modality == "image":
         st.image([square_thumbnail(ds.name, i, 64) for i in shown], width=64)
     else:
-        st.markdown("  \n".join(f"“{ds.texts[i]}”" for i in shown))
+        st.text("\n".join(f"“{ds.texts[i]}”" for i in shown))  # dataset captions: plain text, never Markdown
     if len(rows) > SHOW_PER_RADIUS:
         st.caption(f"… and {len(rows) - SHOW_PER_RADIUS} more")
 
@@ -49,16 +58,17 @@ def _ball(ds, code, flipped, db_codes, db_modality: str) -> None:
     db = np.asarray(ds.split.database)
     before = hamming_ball(code, db_codes, max(RADII))
     ball = hamming_ball(flipped, db_codes, max(RADII))
-    cols = st.columns(len(RADII))
-    for c, r in zip(cols, RADII, strict=True):
+    row = st.container(horizontal=True, wrap=True)  # long labels wrap to a new row, never out of view
+    for r in RADII:
         delta = len(ball[r]) - len(before[r])
-        c.metric(
+        row.metric(
             f"Database {db_modality}s within radius {r}",
             len(ball[r]),
             delta=delta if delta else None,
             delta_color="off",  # a bigger ball is neither good nor bad
             help="Items whose code differs from the (flipped) query code in at most this many bits: "
             "what a hash-table lookup of that radius returns.",
+            width="content",
         )
     rings = {r: ball[r][len(ball[r - 1]) :] if r else ball[0] for r in RADII}  # exactly at distance r
     tabs = st.tabs([f"At distance {r}: {len(rings[r])}" for r in RADII])
@@ -80,10 +90,11 @@ def bit_playground(
         The database (other modality) the ball is counted in.
     """
     key = flips_key(code, n_bits)
-    with st.expander("Bit playground: flip bits of the query code", expanded=True):
+    # below the results and closed at first; a constant label keeps it open across a flip's rerun
+    with st.expander("Bit playground: flip bits of the query code", expanded=False, key="playground_panel"):
         st.caption(
             "Click bit numbers to invert those bits of the query code. Each flip moves every database "
-            "item one step nearer or farther, so the ranking and the AP below change at once, without "
+            "item one step nearer or farther, so the ranking and the AP above change at once, without "
             "retraining. The ball of radius r holds the items at most r bits away."
         )
         flips = st.pills("Flipped bits", list(range(n_bits)), selection_mode="multi", key=key)

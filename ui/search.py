@@ -10,11 +10,12 @@ import streamlit as st
 from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.datasets.featurize import featurize_image, featurize_text, text_query_terms
-from cmh_core.playground import rank_with_extra
+from cmh_core.evaluation import relevance_query_labels
+from cmh_core.playground import flip_bits, rank_with_extra
 from ui.custom_items import custom_card, display_thumbnail, item_codes, plain_markdown
 from ui.data import square_thumbnail
-from ui.gallery import CARD_HEIGHT, label_text, result_card
-from ui.playground import bit_playground
+from ui.gallery import caption_text, label_text, result_card
+from ui.playground import bit_playground, current_flips
 from ui.results import differing_bits, group_by_distance, parse_item_id, rank_query
 from ui.state import query_choice, set_query_choice
 
@@ -25,14 +26,65 @@ __all__ = [
     "search_view",
     "show_results",
     "query_set_code",
+    "filter_queries",
 ]
 
 PER_PAGE = 12
+CARD_WIDTH = 150  # px: cards of a fixed width wrap into as many per row as the window holds
+RESULT_WIDTH = 170  # px: a result card (a 112 px thumbnail, its caption and labels)
 OTHER = {"image": "text", "text": "image"}
 
 
-def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
-    """Paged grid of query-set items with a button each; returns the chosen ``(modality, dataset index)``."""
+def filter_queries(texts, query: list[int], needle: str) -> list[int]:
+    """Query-set items whose caption contains ``needle`` (case-insensitive, spaces trimmed); all if empty."""
+    n = (needle or "").strip().lower()
+    return [i for i in query if not n or n in str(texts[i]).lower()]
+
+
+def _picker_grid(ds: CrossModalDataset, shown: list[int], modality: str, index: int, needle: str) -> None:
+    """One page of query cards (thumbnail, caption, a Search button) that wrap to the window's width."""
+    pages = (len(shown) + PER_PAGE - 1) // PER_PAGE
+    start = shown.index(index) // PER_PAGE + 1 if index in shown else 1
+    # keyed by the filter: a new filter starts at its first page (or the current query's page)
+    page = st.pagination(pages, default=start, key=f"query_page_{needle.strip().lower()}")
+    with st.container(horizontal=True, wrap=True):
+        for i in shown[(page - 1) * PER_PAGE : page * PER_PAGE]:
+            with st.container(border=True, width=CARD_WIDTH):
+                st.image(square_thumbnail(ds.name, i, 96), width=96)
+                caption_text(ds.texts[i], 60)  # a caption from the dataset's file: plain text
+                st.button(  # the callback runs before the rerun, so the highlight follows the click
+                    "Search",
+                    key=f"pick_{i}",
+                    type="primary" if i == index else "secondary",
+                    on_click=set_query_choice,
+                    args=(f"{modality}:{i}",),
+                    width="stretch",
+                )
+
+
+def _no_match(ds: CrossModalDataset, needle: str, n_query: int) -> None:
+    """Say that no query caption holds ``needle``, and how many database captions do."""
+    in_db = filter_queries(ds.texts, [int(i) for i in ds.split.database], needle)
+    found = (
+        f" {len(in_db)} database caption{'s contain' if len(in_db) > 1 else ' contains'} it: a database "
+        "item is a result, not a query; type the words as a query (Query source: Type a text)."
+        if in_db
+        else ""
+    )
+    st.info(
+        plain_markdown(f"No caption in the query set contains “{needle.strip()[:80]}”.")
+        + found
+        + f" Clear the box to see all {n_query} queries."
+    )
+
+
+def query_set_picker(ds: CrossModalDataset, modality_slot=None) -> tuple[str, int]:
+    """Query modality, then a closed "Choose a query" panel: a caption filter and a paged grid.
+
+    The modality control goes into ``modality_slot`` (a container; default: here). The panel opens
+    when a filter is typed and stays closed otherwise, so the results sit right under the query.
+    Returns the chosen ``(modality, dataset index)``.
+    """
     q = [int(i) for i in ds.split.query]
     chosen = query_choice()
     try:
@@ -42,29 +94,23 @@ def query_set_picker(ds: CrossModalDataset) -> tuple[str, int]:
     if index not in q:
         modality, index = "image", q[0]
     labels = {"image": "Image query → captions", "text": "Caption query → images"}
-    pick = st.segmented_control(
-        "Query modality", list(labels), default=modality, format_func=labels.get, key="query_modality"
-    )
+    with modality_slot if modality_slot is not None else st.container():
+        pick = st.segmented_control(
+            "Query modality", list(labels), default=modality, format_func=labels.get, key="query_modality"
+        )
     if pick and pick != modality:
         modality = pick
         set_query_choice(f"{modality}:{index}")
-    with st.expander(f"Choose a query ({len(q)} in the query set)", expanded=True):
-        pages = (len(q) + PER_PAGE - 1) // PER_PAGE
-        page = st.pagination(pages, default=q.index(index) // PER_PAGE + 1, key="query_page")
-        cols = st.columns(6)
-        for j, i in enumerate(q[(page - 1) * PER_PAGE : page * PER_PAGE]):
-            with cols[j % 6].container(height=CARD_HEIGHT - 40, border=True):
-                if modality == "image":
-                    st.image(square_thumbnail(ds.name, i, 96), width=96)
-                else:
-                    st.text(f"“{ds.texts[i]}”")  # a caption from a user's file: plain text
-                st.button(  # the callback runs before the rerun, so the highlight follows the click
-                    "Search",
-                    key=f"pick_{i}",
-                    type="primary" if i == index else "secondary",
-                    on_click=set_query_choice,
-                    args=(f"{modality}:{i}",),
-                )
+    needle = str(st.session_state.get("query_filter") or "")  # the box inside the panel, last run's text
+    shown = filter_queries(ds.texts, q, needle)
+    what = f"{len(shown)} of {len(q)} match" if needle.strip() else f"{len(q)} in the query set"
+    # a new label is a new panel: a filter opens it, clearing the filter closes it again
+    with st.expander(f"Choose a query ({what})", expanded=bool(needle.strip())):
+        st.text_input("Find a query by its caption", placeholder="koala", key="query_filter")
+        if needle.strip() and not shown:
+            _no_match(ds, needle, len(q))
+        if shown:
+            _picker_grid(ds, shown, modality, index, needle)
     set_query_choice(f"{modality}:{index}")
     return modality, index
 
@@ -142,8 +188,9 @@ def search_view(
     n_bits: int,
     query_labels: np.ndarray | None,
     mine: list[dict] | None = None,
+    relevance: str = "any",
 ) -> dict[str, Any]:
-    """The bit playground for ``code``, then the results of the (possibly flipped) code with your items.
+    """The results of the (possibly flipped) code with your items, then the bit playground, closed.
 
     Parameters
     ----------
@@ -157,17 +204,32 @@ def search_view(
         None for typed and uploaded queries (no AP).
     mine : list of dict, optional
         This run's added items (`ui.custom_items.custom_items`); those of ``db_modality`` are ranked.
+    relevance : {"any", "leaf"}
+        Relevant means sharing any label with the query, or its most specific label (docs/evaluation.md).
 
     Returns
     -------
     dict
         `ui.results.rank_query` of the shown (flipped) code over the database.
     """
-    flipped, flips = bit_playground(ds, code, db_codes, db_modality, n_bits)
+    flips = current_flips(code, n_bits)  # the playground is drawn below the results: read its pills first
+    shown = flip_bits(code, flips, n_bits)
     extra = [it for it in mine or [] if it["modality"] == db_modality]
     original = code if flips else None
-    labels = query_labels
-    return show_results(ds, flipped, db_codes, db_modality, n_bits, labels, original=original, extra=extra)
+    with st.container(key="search_results"):
+        ranked = show_results(
+            ds,
+            shown,
+            db_codes,
+            db_modality,
+            n_bits,
+            query_labels,
+            original=original,
+            extra=extra,
+            relevance=relevance,
+        )
+    bit_playground(ds, code, db_codes, db_modality, n_bits)
+    return ranked
 
 
 def _ap_metrics(ranked: dict, query_labels, original_ap: float | None) -> None:
@@ -177,11 +239,11 @@ def _ap_metrics(ranked: dict, query_labels, original_ap: float | None) -> None:
             "the ranking below is all there is."
         )
         return
-    c = st.columns(3)
+    row = st.container(horizontal=True, wrap=True)  # side by side, wrapped in a narrow window
     delta = None if original_ap is None else f"{ranked['ap'] - original_ap:+.4f} vs. the unflipped code"
-    c[0].metric("AP of this query", f"{ranked['ap']:.4f}", delta=delta)
-    c[1].metric("Relevant in the top 10", int(ranked["relevant"][:10].sum()))
-    c[2].metric("Relevant in the database", int(ranked["relevant"].sum()))
+    row.metric("AP of this query", f"{ranked['ap']:.4f}", delta=delta, width="content")
+    row.metric("Relevant in the top 10", int(ranked["relevant"][:10].sum()), width="content")
+    row.metric("Relevant in the database", int(ranked["relevant"].sum()), width="content")
 
 
 def _your_ranks(extra: list[dict], order: np.ndarray, dist: np.ndarray, n_db: int) -> None:
@@ -207,18 +269,22 @@ def show_results(
     *,
     original: np.ndarray | None = None,
     extra: list[dict] | None = None,
+    relevance: str = "any",
 ) -> dict[str, Any]:
     """Rank the database (and your items), show AP and the gallery grouped by distance, and the bits.
 
     ``original`` is the unflipped query code when bits were flipped (the AP shows the change);
     ``extra`` your items of the database's modality, ranked with it (after database items at
-    equal distance) but without labels, so the AP is the database's alone.
+    equal distance) but without labels, so the AP is the database's alone. ``relevance`` is the
+    rule of `cmh_core.evaluation.relevance_query_labels`; the cards still name every shared label.
     """
     extra = extra or []
     db = np.asarray(ds.split.database)
     yq = query_labels if query_labels is not None else np.zeros(ds.labels.shape[1], dtype=np.uint8)
-    ranked = rank_query(code, db_codes, yq, ds.labels[db])
-    ap0 = None if original is None else rank_query(original, db_codes, yq, ds.labels[db])["ap"]
+    yr = relevance_query_labels(yq, relevance, ds.labels.sum(axis=0))  # the labels that make relevance
+    ranked = rank_query(code, db_codes, yr, ds.labels[db])
+    ranked["shared"] = (ds.labels[db] != 0)[ranked["order"]] & (np.asarray(yq) != 0)[None, :]
+    ap0 = None if original is None else rank_query(original, db_codes, yr, ds.labels[db])["ap"]
     _ap_metrics(ranked, query_labels, ap0)
     _, extra_codes = item_codes(extra, db_modality, db_codes.shape[1])
     order, dist = rank_with_extra(code, db_codes, extra_codes)  # rows >= len(db): your items
@@ -233,17 +299,17 @@ def show_results(
     _your_ranks(extra, order, dist, len(db))
     for d, ranks in group_by_distance(dist, limit):
         st.markdown(f"**Distance {d}** · {len(ranks)} item{'s' if len(ranks) > 1 else ''}")
-        cols = st.columns(6)
-        for j, t in enumerate(ranks):
-            with cols[j % 6]:
+        with st.container(horizontal=True, wrap=True):  # as many cards per row as the window holds
+            for t in ranks:
                 row = int(order[t])
-                if row >= len(db):
-                    custom_card(extra[row - len(db)], d)
-                    continue
-                s = rank_of[row]
-                shared = [ds.label_names[k] for k in np.flatnonzero(ranked["shared"][s])]
-                rel = bool(ranked["relevant"][s]) if query_labels is not None else None
-                result_card(ds, int(db[row]), db_modality, d, rel, shared)
+                with st.container(width=RESULT_WIDTH):
+                    if row >= len(db):
+                        custom_card(extra[row - len(db)], d)
+                        continue
+                    s = rank_of[row]
+                    shared = [ds.label_names[k] for k in np.flatnonzero(ranked["shared"][s])]
+                    rel = bool(ranked["relevant"][s]) if query_labels is not None else None
+                    result_card(ds, int(db[row]), db_modality, d, rel, shared)
     name = "query" if original is None else "flipped query"
     _bit_compare(ds, code, db_codes, ranked, db, n_bits, limit, name)
     return ranked

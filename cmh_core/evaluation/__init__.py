@@ -3,7 +3,8 @@
 Every metric takes a distance matrix ``D`` of shape (n_query, n_database), usually the
 integer Hamming distances of `cmh_core.hamming.hamming_distance`, and a relevance matrix of
 the same shape (`relevance_from_labels`: a query and an item are relevant when their label
-vectors share at least one label). The conventions, stated once for all functions:
+vectors share at least one label; `evaluate(..., relevance="leaf")` instead asks for the query's
+most specific label, `most_specific_label`). The conventions, stated once for all functions:
 
 * **Ranking.** Each query ranks the whole database by ascending distance. With
   ``ties="stable"`` (default) equal distances are ordered by database index, the order of
@@ -22,7 +23,8 @@ vectors share at least one label). The conventions, stated once for all function
 
 Layout (as `sklearn.metrics`): ``_checks`` (input checks), ``_ranking`` (relevance and the
 ranking primitives), ``_average_precision`` (AP, its compiled kernel and fallbacks),
-``_metrics`` (P@k, recall, PR curves, radius precision, NDCG), ``_protocol`` (the protocol).
+``_metrics`` (P@k, recall, PR curves, radius precision, NDCG), ``_relevance`` (the relevance
+rules), ``_protocol`` (the protocol).
 """
 
 from cmh_core.evaluation._average_precision import (
@@ -41,10 +43,14 @@ from cmh_core.evaluation._metrics import (
 )
 from cmh_core.evaluation._protocol import evaluate, per_query_ap, retrieval_codes
 from cmh_core.evaluation._ranking import graded_relevance, relevance_from_labels
+from cmh_core.evaluation._relevance import RELEVANCE_RULES, most_specific_label, relevance_query_labels
 
 __all__ = [
     "relevance_from_labels",
     "graded_relevance",
+    "RELEVANCE_RULES",
+    "most_specific_label",
+    "relevance_query_labels",
     "mean_average_precision",
     "mean_average_precision_codes",
     "average_precision",

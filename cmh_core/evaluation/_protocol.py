@@ -28,6 +28,7 @@ from cmh_core.evaluation._ranking import (
     relevance_from_labels,
     row_blocks,
 )
+from cmh_core.evaluation._relevance import check_relevance, relevance_query_labels
 from cmh_core.hamming import check_codes, hamming_distance
 
 __all__ = ["retrieval_codes", "evaluate", "per_query_ap"]
@@ -241,13 +242,15 @@ def evaluate(
     return_per_query: bool = False,
     train_index: dict[str, np.ndarray] | None = None,
     n_jobs: int = 1,
+    relevance: Literal["any", "leaf"] = "any",
 ) -> dict[str, Any]:
     """Evaluate a fitted cross-modal hasher on a dataset's query/database split.
 
     I→T: image queries (``split.query``) against the text codes of ``split.database``;
     T→I: text queries against the image codes. Codes come from `retrieval_codes` under
-    ``protocol``; relevance from shared labels (`relevance_from_labels`), graded relevance
-    (shared-label counts) for NDCG; distances are Hamming distances. Each query is ranked
+    ``protocol``; relevance from shared labels (`relevance_from_labels`, or the query's most
+    specific label under ``relevance="leaf"``), graded relevance (shared-label counts) for NDCG;
+    distances are Hamming distances. Each query is ranked
     once and every metric derived from that ranking, in blocks of queries (bounded memory).
 
     Parameters
@@ -274,13 +277,17 @@ def evaluate(
     n_jobs : int
         Threads ranking blocks of queries in parallel (the compiled kernel releases the GIL);
         the result does not depend on it.
+    relevance : {"any", "leaf"}
+        ``"any"``: a database item is relevant when it shares any label with the query.
+        ``"leaf"``: when it carries the query's most specific label, the query's label that the
+        fewest items of the dataset carry (`most_specific_label`); NDCG grades are then 0/1.
 
     Returns
     -------
     dict
         Plain JSON (``json.dumps`` works)::
 
-            {"protocol", "n_bits", "ties", "n_query", "n_database",
+            {"protocol", "n_bits", "ties", "relevance", "n_query", "n_database",
              "i2t": {"mAP", "mAP_expected", "mAP@50", "NDCG@50",
                      "precision_at_k": {"k", "precision", "recall"},
                      "pr_curve": {"radius", "precision", "recall", "nonempty"},
@@ -292,6 +299,7 @@ def evaluate(
         ``mean_`` keys average I→T and T→I. Definitions: ``docs/evaluation.md``.
     """
     check_ties(ties)
+    check_relevance(relevance)
     n_bits = int(model.code_length)
     if n_bits > _MAX_BITS:
         raise ValueError(
@@ -303,12 +311,13 @@ def evaluate(
     if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 0:
         raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
     codes = retrieval_codes(model, dataset, protocol, train_index=train_index)
-    Yq = dataset.labels[np.asarray(dataset.split.query)]
+    Yq = _query_labels(dataset, relevance)
     Ydb = dataset.labels[np.asarray(dataset.split.database)]
     report: dict[str, Any] = {
         "protocol": protocol,
         "n_bits": n_bits,
         "ties": ties,
+        "relevance": relevance,
         "n_query": int(len(Yq)),
         "n_database": int(len(Ydb)),
     }
@@ -330,6 +339,12 @@ def evaluate(
     return report
 
 
+def _query_labels(dataset, relevance: str) -> np.ndarray:
+    """Labels of the queries under ``relevance`` (leaf: each query's most specific label only)."""
+    Yq = dataset.labels[np.asarray(dataset.split.query)]
+    return relevance_query_labels(Yq, relevance, np.asarray(dataset.labels).sum(axis=0))
+
+
 def per_query_ap(
     model,
     dataset,
@@ -339,18 +354,20 @@ def per_query_ap(
     ties: Literal["stable", "expected"] = "stable",
     *,
     train_index: dict[str, np.ndarray] | None = None,
+    relevance: Literal["any", "leaf"] = "any",
 ) -> np.ndarray:
     """Average precision of every query of ``split.query`` in one direction (Failures page).
 
-    Same protocol and AP definition as `evaluate` / `mean_average_precision`.
+    Same protocol, AP definition and ``relevance`` rules as `evaluate` / `mean_average_precision`.
 
     Returns
     -------
     ap : ndarray of float64, shape (n_query,)
     """
+    check_relevance(relevance)
     codes = retrieval_codes(model, dataset, protocol, train_index=train_index)
     Q, DB = _direction(codes, direction)
     R = relevance_from_labels(
-        dataset.labels[np.asarray(dataset.split.query)], dataset.labels[np.asarray(dataset.split.database)]
+        _query_labels(dataset, relevance), dataset.labels[np.asarray(dataset.split.database)]
     )
     return average_precision(hamming_distance(Q, DB), R, k=k, ties=ties)
