@@ -17,27 +17,34 @@ from ui.data import dataset_card  # noqa: E402
 from ui.frame import PAGES, dataset_or_stop  # noqa: E402
 from ui.multilingual import home_language_example  # noqa: E402
 from ui.results import differing_bits  # noqa: E402
-from ui.runs import current_run, demo_example  # noqa: E402
+from ui.runs import current_run, demo_example, missing_example_reason  # noqa: E402
 from ui.view import view_params  # noqa: E402
 
 ds = dataset_or_stop()
 name = ds.name
 
-ex = demo_example(name)
-a, b, n_bits = ex["a"], ex["b"], 32
-cols = st.columns([1, 1, 3])
-cols[0].image(ds.thumbnail(a), width=140, caption="an image")
-cols[1].markdown(f"its caption: **“{ds.texts[a]}”**  \nan unrelated caption: **“{ds.texts[b]}”**")
-with cols[2]:
-    for other, text in ((ex["own"], "its own caption"), (ex["other"], "an unrelated caption")):
-        bits, differ = differing_bits(ex["image"], other, n_bits)
-        st.plotly_chart(plotting.bit_strip_figure(bits[0], bits[1], ("image", text)), key=f"home_{text}")
-        st.caption(f"Hamming distance to {text}: **{int(differ.sum())}** of {n_bits} bits.")
-st.caption(
-    "Codes from DCH at 32 bits trained on the training split; the image is the query item whose "
-    "code is nearest its own caption's, so this is a case the method gets right. Search shows all cases."
-)
-home_language_example(ds, a)  # e5 bundles: the caption in another language finds its picture
+ex = demo_example(name)  # shipped per dataset (assets/home/): Home never trains
+if ex is not None:
+    a, b, n_bits = ex["a"], ex["b"], ex["n_bits"]
+    cols = st.columns([1, 1, 3])
+    cols[0].image(ds.thumbnail(a), width=140, caption="an image")
+    cols[1].markdown(f"its caption: **“{ds.texts[a]}”**  \nan unrelated caption: **“{ds.texts[b]}”**")
+    with cols[2]:
+        for other, text in ((ex["own"], "its own caption"), (ex["other"], "an unrelated caption")):
+            bits, differ = differing_bits(ex["image"], other, n_bits)
+            st.plotly_chart(plotting.bit_strip_figure(bits[0], bits[1], ("image", text)), key=f"home_{text}")
+            st.caption(f"Hamming distance to {text}: **{int(differ.sum())}** of {n_bits} bits.")
+    st.caption(
+        f"Codes from {ex['method']} at {n_bits} bits trained on the training split; the image is the query "
+        "item whose code is nearest its own caption's, so this is a case the method gets right. "
+        "Search shows all cases."
+    )
+    home_language_example(ds, a)  # e5 bundles: the caption in another language finds its picture
+else:
+    st.info(
+        f"No worked example for this dataset ({missing_example_reason(name)}). "
+        "Train DCH at 32 bits on the Train page to see one here."
+    )
 
 st.subheader("The dataset")
 sizes = ds.split.sizes()

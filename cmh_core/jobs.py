@@ -124,6 +124,10 @@ class TrainingJobs:
         `submit`'s thread, never in a worker.
     max_workers : int, default=1
         Trainings at a time (each uses all the cores numpy / torch give it).
+    on_done : callable, optional
+        ``on_done(job, dataset)``, called in the worker thread once a trained run is cached, just
+        before its job turns ``"done"`` (not for cached runs); the app queues the run's UMAP
+        there (`cmh_core.layouts`). Its exceptions are logged, never fail the job.
     """
 
     def __init__(
@@ -131,12 +135,14 @@ class TrainingJobs:
         cache: RunCache,
         load_dataset: Callable[[str], CrossModalDataset],
         max_workers: int = 1,
+        on_done: Callable[[Job, CrossModalDataset], None] | None = None,
     ):
         if int(max_workers) < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers!r}; e.g. max_workers=1")
         self.cache = cache
         self.load_dataset = load_dataset
         self.max_workers = int(max_workers)
+        self.on_done = on_done
         self.trainings = 0  # fits actually started (tests count them)
         self._lock = threading.Condition()
         self._jobs: dict[str, Job] = {}
@@ -357,8 +363,13 @@ class TrainingJobs:
         except OSError as e:  # a full disk loses the cache entry, not the run
             note = f"the run could not be cached ({e}); it is kept in memory only"
             _log.warning("caching %s failed: %s", key.label(), e)
+        job.run = run
+        if self.on_done is not None:  # before "done": whoever sees "done" finds the follow-up queued
+            try:
+                self.on_done(job, ds)
+            except Exception:  # noqa: BLE001 - a follow-up (a layout) never fails the training
+                _log.exception("on_done of %s failed", key.label())
         with self._lock:
-            job.run = run
             self._finish(job, "done", note)
 
 

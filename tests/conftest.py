@@ -33,6 +33,7 @@ def _run_cache(tmp_path_factory, _feature_map_dir):
     (root / "feature_maps").symlink_to(_feature_map_dir, target_is_directory=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CMH_CACHE_DIR", str(root))
+        mp.setenv("CMH_BACKGROUND_UMAP", "0")  # no test pays for a real UMAP; test_umap_background stubs it
         yield
 
 

@@ -155,18 +155,6 @@ def test_code_map_shows_one_marker_per_distinct_code(trained):
     )
 
 
-@pytest.mark.slow
-def test_code_map_umap_on_request(trained):
-    at = _open("pages/4_Code_Map.py", trained)
-    _by_key(at.button, "umap_button").click().run()  # numba compiles UMAP once per process (~30 s)
-    assert not at.exception, at.exception
-    assert any(c.value.startswith("UMAP of 1260 codes") for c in at.caption)
-    assert _by_key(at.button_group, "map_projection").value == "UMAP"
-    at.run()
-    assert not [b for b in at.button if b.key == "umap_button"]  # served from the cache now
-    assert any(c.value.startswith("UMAP of 1260 codes") for c in at.caption)
-
-
 def _fill_runs():
     import streamlit as st
 

@@ -12,14 +12,18 @@ from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.experiment import Run
 from cmh_core.playground import place_near
+from ui.bucket_tips import bucket_tips, tips_data
 from ui.custom_items import custom_items, plain_markdown
 from ui.gallery import item_grid
+from ui.registry import registry
 from ui.results import map_points, parse_item_id, selected_ids, selection_rows
-from ui.runs import codes_for, map_codes, map_coords, mark_umap, umap_ready
+from ui.runs import codes_for, map_codes, map_coords, mark_umap, umap_layout, umap_ready
 from ui.state import RunKey, query_choice
 from ui.view import sync
 
-__all__ = ["code_map"]
+__all__ = ["code_map", "umap_poll"]
+
+POLL_S = 1.0  # how often a page waiting for a background UMAP looks at it
 
 MAP_KEY = "code_map_chart"  # the items view
 BUCKETS_KEY = "code_map_buckets"  # the distinct-codes view
@@ -29,26 +33,52 @@ BUCKET_PREFIX = "bucket:"  # point ids of the bucket view: "bucket:image:3" (mod
 
 
 def _projection_choice(key: RunKey, run: Run) -> tuple[np.ndarray, str]:
-    """PCA at once; UMAP (Hamming) once asked for, then served from the cache for this run."""
-    linked = st.session_state.get("map_projection") == "UMAP"  # a link (or this session) asked for it
-    if not umap_ready(key) and (
-        linked or st.button("Compute UMAP (Hamming metric; the first time takes ~30 s)", key="umap_button")
-    ):
-        with st.spinner("UMAP with the Hamming metric…"):
-            map_coords(key, run, "umap")
+    """PCA at once; the run's UMAP (Hamming) once its background layout is done (`ui.runs.umap_layout`)."""
+    lay = umap_layout(key, run)
+    ready = lay.state == "done" and lay.coords is not None
+    if ready and not umap_ready(key):  # first sight of this run's UMAP: show it, unless a link asked PCA
+        if st.session_state.get("map_projection") != "PCA":
+            st.session_state["map_projection"] = "UMAP"
         mark_umap(key)
     how = "PCA"
-    if umap_ready(key):
+    if ready:
         if st.session_state.get("map_projection") not in ("PCA", "UMAP"):
             st.session_state["map_projection"] = "UMAP"
         how = st.segmented_control("Projection", ["PCA", "UMAP"], key="map_projection") or "UMAP"
-    xy, secs = map_coords(key, run, how.lower())
+    if how == "UMAP":
+        xy, secs = lay.coords, float(lay.seconds or 0.0)
+    else:
+        xy, secs = map_coords(key, run, "pca")
     n_pos = len(np.unique(np.round(xy, 4), axis=0))
     st.caption(
-        f"{how} of {len(xy)} codes ({secs:.2f} s when first computed); {n_pos} distinct positions: "
+        f"{how} of {len(xy)} codes ({secs:.2f} s when computed); {n_pos} distinct positions: "
         "items with the same code sit on one dot."
     )
+    if lay.active:
+        where = registry().layouts.queue_position(key)
+        st.caption(
+            "UMAP with the Hamming metric (keeps neighbourhoods better) is being computed in the background"
+            + (f" (number {where} in the queue)" if where else "")
+            + "; the map switches to it by itself when it is ready."
+        )
+    elif not ready:
+        st.caption(f"No UMAP for this run ({lay.error}); PCA is shown.")
     return xy, how
+
+
+@st.fragment(run_every=POLL_S)
+def _poll_umap(key: RunKey) -> None:
+    """Looks at the background layout every `POLL_S` s without blocking; redraws the page when it is over."""
+    lay = registry().layouts.get(key)
+    if lay is None or not lay.active:
+        st.rerun()
+
+
+def umap_poll(key: RunKey) -> None:
+    """While this run's UMAP is being computed, poll for it (the page swaps PCA for UMAP when done)."""
+    lay = registry().layouts.get(key)
+    if lay is not None and lay.active:
+        _poll_umap(key)
 
 
 def _query_labels(ds: CrossModalDataset) -> np.ndarray | None:
@@ -103,6 +133,7 @@ def _buckets(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -> di
         "modality": [],
         "majority": [],
         "hover": [],
+        "head": [],
         "members": [],
     }
     for m, rows in (("image", slice(0, n)), ("text", slice(n, 2 * n))):
@@ -119,6 +150,8 @@ def _buckets(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -> di
             out["hover"].append(
                 plotting.bucket_hover(int(b.count[k]), m, b.majority[k], float(b.purity[k]), caps)
             )
+            c = int(b.count[k])
+            out["head"].append(f"{c} {m} code{'s' if c != 1 else ''} · {b.majority[k]} {b.purity[k]:.0%}")
     out["xy"] = np.asarray(out["xy"], dtype=np.float64).reshape(-1, 2)
     return out
 
@@ -145,8 +178,9 @@ def _bucket_view(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -
     bk = _buckets(ds, key, run, xy)
     star = _query_star(ds, key, run, xy)
     fig = plotting.bucket_map_figure(
-        bk["xy"], bk["ids"], bk["count"], bk["modality"], bk["majority"], bk["hover"]
+        bk["xy"], bk["ids"], bk["count"], bk["modality"], bk["majority"], bk["hover"], hoverinfo="none"
     )
+    bucket_tips(tips_data(ds.name, bk["ids"], bk["head"], bk["members"], ds.texts))  # hover: thumbnails
     if star is not None:
         plotting.add_own_items(fig, star[0][None, :], ["query"], [f"query: {star[1]}"], ["image"])
     big = int(np.argmax(bk["count"]))

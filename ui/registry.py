@@ -6,11 +6,13 @@ a link, a reload or another session asking for settings already trained gets the
 once. The runs are `cmh_core.runcache.RunCache` entries (``$CMH_CACHE_DIR/runs``: model ``.npz``
 + run JSON, written atomically, least recently used evicted past the size bound), so they also
 survive a server restart. A few recently used runs stay loaded in memory, so a page's rerun does
-not read the disk again.
+not read the disk again. ``.layouts`` (`cmh_core.layouts.LayoutJobs`) computes each trained run's
+UMAP in the background, for the sessions that asked for the training (docs/app-engine.md).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 
@@ -22,6 +24,8 @@ from ui.data import get_dataset
 
 __all__ = ["Registry", "registry"]
 
+#: ``CMH_BACKGROUND_UMAP=0`` switches the background UMAP of trained runs off (the map stays PCA).
+UMAP_ENV = "CMH_BACKGROUND_UMAP"
 IN_MEMORY = 24  # loaded runs kept in memory (a shallow run is well under 1 MB)
 
 
@@ -36,12 +40,23 @@ class Registry:
 
     def __init__(self, root: str):
         from cmh_core.jobs import TrainingJobs
+        from cmh_core.layouts import LayoutJobs
 
         self.cache = RunCache(root)
         self._memory: OrderedDict[tuple[RunKey, str], Run] = OrderedDict()
         self._lock = threading.Lock()
         # the server's background trainings: one at a time (each uses every core), the rest queue
-        self.jobs = TrainingJobs(self.cache, get_dataset, max_workers=1)
+        self.jobs = TrainingJobs(self.cache, get_dataset, max_workers=1, on_done=self._after_training)
+        off = os.environ.get(UMAP_ENV, "1") == "0"  # the test suite: no real UMAP in the background
+        self.layouts = LayoutJobs(off=f"background UMAP is off ({UMAP_ENV}=0)" if off else None)
+
+    def _after_training(self, job, ds) -> None:
+        """A training finished: queue its UMAP for the sessions that asked (in the training worker)."""
+        from cmh_core.layouts import run_map_codes
+
+        codes = run_map_codes(ds, job.key, job.run.model)["map"]
+        for owner in job.owners:
+            self.layouts.submit(job.key, codes, job.run.model.code_length, owner)
 
     def fingerprint(self, dataset: str) -> str:
         """The dataset's fingerprint (`cmh_core.runcache.dataset_fingerprint`, memoised)."""

@@ -29,7 +29,9 @@ __all__ = [
     "code_diagnostics",
     "map_coords",
     "map_codes",
+    "umap_layout",
     "demo_example",
+    "missing_example_reason",
 ]
 
 # Training seconds until this server has timed the method itself: the deep methods are the slow ones
@@ -103,17 +105,10 @@ def ensure_run(dataset: str) -> tuple[RunKey, Run]:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _codes(key: RunKey, _model) -> dict:
-    """Packed query / database codes of a run (`cmh_core.evaluation.retrieval_codes`, learned protocol).
+    """Packed query / database codes of a run and its map codes (`cmh_core.layouts.run_map_codes`)."""
+    from cmh_core.layouts import run_map_codes
 
-    An unpaired run learned its training codes in `cmh_core.datasets.unpair`'s row orders (what
-    `run_experiment` fitted and evaluated on), so those orders map them back to items here too.
-    """
-    from cmh_core.datasets import unpair
-    from cmh_core.evaluation import retrieval_codes
-
-    ds = get_dataset(key.dataset)
-    index = unpair(ds, key.unpaired, random_state=key.seed) if key.unpaired else None
-    return retrieval_codes(_model, ds, "learned", train_index=index)
+    return run_map_codes(get_dataset(key.dataset), key, _model)
 
 
 def codes_for(key: RunKey, run: Run) -> dict[str, np.ndarray]:
@@ -132,8 +127,7 @@ def chance_maps(dataset: str, n_bits: int, seed: int = 0) -> dict[str, float]:
 
 def map_codes(key: RunKey, run: Run) -> np.ndarray:
     """Database codes of both modalities stacked: rows 0..n_db-1 images, n_db..2n_db-1 texts."""
-    c = codes_for(key, run)
-    return np.concatenate([c["image_database"], c["text_database"]])
+    return codes_for(key, run)["map"]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -162,38 +156,63 @@ def map_coords(key: RunKey, run: Run, how: str = "pca") -> tuple[np.ndarray, flo
     return _coords(key, how, run.model.code_length, map_codes(key, run))
 
 
+def umap_layout(key: RunKey, run: Run):
+    """The background UMAP of this run (`cmh_core.layouts.Layout`): asked for here when the server has
+    none yet (a run opened from a link or the cache; a trained run's was queued when it finished)."""
+    from ui.sessions import token
+
+    lay = registry().layouts.get(key)
+    if lay is None or lay.state in ("cancelled", "skipped"):  # a failed one is not retried every rerun
+        lay = registry().layouts.submit(
+            key, map_codes(key, run), run.model.code_length, token(st.session_state)
+        )
+    return lay
+
+
 def umap_ready(key: RunKey) -> bool:
-    """Whether this session asked for UMAP of this run (it is then served from the cache)."""
+    """Whether this session has seen the UMAP of this run (its Projection choice then appears)."""
     return key in st.session_state.setdefault(UMAP_DONE, set())
 
 
 def mark_umap(key: RunKey) -> None:
-    """Remember that UMAP of this run was computed in this session."""
+    """Remember that this session has seen the UMAP of this run."""
     st.session_state.setdefault(UMAP_DONE, set()).add(key)
 
 
-@st.cache_data(max_entries=4, show_spinner="Learning example codes (DCH, 32 bits)…")
-def demo_example(dataset: str, n_bits: int = DEFAULT_BITS) -> dict[str, Any]:
-    """Home's figure: a query image, its own caption and an unrelated caption, coded by DCH.
+@st.cache_data(max_entries=8, show_spinner=False)
+def _shipped_example(dataset: str) -> dict[str, Any] | None:
+    """The example `scripts/build_home_examples.py` wrote for ``dataset`` (None: none shipped)."""
+    from cmh_core.demo import load_example
 
-    DCH is fitted on the training split (seed 0). Among the query items the one whose image code
-    is nearest its own caption's code is shown (a case the method gets right, said on the page),
-    beside the unrelated query caption (no shared label) farthest from it. Not a session run,
-    so it may be shared. Returns ``a``, ``b`` (dataset indices) and ``image``, ``own``, ``other``
-    packed codes ``(n_bytes,)``.
+    return load_example(get_dataset(dataset), dataset)
+
+
+def demo_example(dataset: str) -> dict[str, Any] | None:
+    """Home's figure (`cmh_core.demo`): a query image, its own caption and an unrelated one, coded.
+
+    Never trains (a fresh start and a dataset switch stay quick): the example shipped for the
+    dataset (``assets/home/``), else one picked from the default run (DCH, 32 bits, seed 0) when
+    this server has it, else None (`missing_example_reason` says why).
     """
-    from cmh_core.hamming import hamming_distance
-    from cmh_core.methods import get_method
+    from cmh_core.demo import EXAMPLE_BITS, EXAMPLE_METHOD, EXAMPLE_SEED, example_from_model
 
-    ds = get_dataset(dataset)
-    tr, q = ds.split.train, np.asarray(ds.split.query)
-    model = get_method(DEFAULT_METHOD, n_bits=n_bits, random_state=0)
-    model.fit(ds.image_features[tr], ds.text_features[tr], ds.labels[tr])
-    img = model.encode(ds.image_features[q], "image")  # (n_q, n_bytes)
-    txt = model.encode(ds.text_features[q], "text")
-    # D[i, j] = d_H(image of q_i, caption of q_j); signed, so the -1 below cannot wrap around
-    D = hamming_distance(img, txt).astype(np.int64)
-    a = int(np.argmin(np.diag(D)))
-    unrelated = ~(ds.labels[q] & ds.labels[q[a]]).any(axis=1)
-    b = int(np.argmax(np.where(unrelated, D[a], -1)))
-    return {"a": int(q[a]), "b": int(q[b]), "image": img[a], "own": txt[a], "other": txt[b]}
+    try:
+        ex = _shipped_example(dataset)
+        if ex is not None:
+            return ex
+    except ValueError:  # a stale or damaged file: fall back to a trained run (the reason is shown)
+        pass
+    key = RunKey.make(dataset, EXAMPLE_METHOD, EXAMPLE_BITS, EXAMPLE_SEED)
+    run = registry().get(key)
+    if run is None or run.model is None:
+        return None
+    return {**example_from_model(get_dataset(dataset), run.model), "method": key.method, "n_bits": key.n_bits}
+
+
+def missing_example_reason(dataset: str) -> str:
+    """Why `demo_example` found nothing: no file built for ``dataset``, or the file's problem."""
+    try:
+        _shipped_example(dataset)
+    except ValueError as e:
+        return str(e)
+    return f"none was built for {dataset!r} and DCH at 32 bits is not trained on it yet"

@@ -184,6 +184,10 @@ def apply(event: str, key: RunKey, state: MutableMapping | None = None) -> RunKe
     from ui import sessions  # the reload copy of the list (imports ui.registry: keep it lazy)
 
     sessions.save(s)
+    if dropped is not None:  # its background UMAP is no longer wanted by this session
+        from ui.registry import registry
+
+        registry().layouts.drop(dropped, sessions.token(s))
     return dropped
 
 

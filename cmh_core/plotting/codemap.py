@@ -238,6 +238,7 @@ def bucket_map_figure(
     majority: Sequence[str],
     hover: Sequence[str],
     star: int | None = None,
+    hoverinfo: str = "text",
 ) -> go.Figure:
     """One marker per distinct code and modality, area ∝ its item count, coloured by majority label.
 
@@ -257,6 +258,9 @@ def bucket_map_figure(
         Hover text (`bucket_hover`).
     star : int, optional
         Bucket holding the current query's code, drawn as a black star on top.
+    hoverinfo : {"text", "none"}, default "text"
+        ``"none"`` hides plotly's label but still emits hover events (the app's thumbnail panel,
+        ``ui/bucket_tips.py``, draws its own).
 
     Returns
     -------
@@ -283,7 +287,7 @@ def bucket_map_figure(
                     "line": {"width": 1, "color": "white"},
                 },
                 hovertext=[hover[i] for i in idx],
-                hoverinfo="text",
+                hoverinfo=hoverinfo,
             )
         )
     if star is not None:
