@@ -64,6 +64,8 @@ def test_failures_show_a_languages_worst_queries():
 
 def test_home_shows_a_caption_in_another_language_finding_its_picture():
     at = open_page("app.py", None, TIMEOUT, dataset="tuxpaint:e5")
+    assert not [m for m in at.markdown if "finds its picture" in m.value]  # no fit nobody asked for
+    by_key(at.button, "home_language_show").click().run()
     (line,) = [m.value for m in at.markdown if "finds its picture at rank" in m.value]
     assert "(de)" in line
     by_key(at.selectbox, "home_language").set_value("ja").run()

@@ -20,7 +20,7 @@ from cmh_core.datasets import CrossModalDataset
 from cmh_core.experiment import Run
 from ui.custom_items import plain_markdown
 from ui.data import PICKER, get_dataset
-from ui.state import DATASET, DEFAULT_BITS, DEFAULT_METHOD, RunKey
+from ui.state import DATASET, DEFAULT_BITS, DEFAULT_METHOD, HOME_LANGUAGE_ON, RunKey
 
 __all__ = [
     "ENGLISH",
@@ -38,6 +38,7 @@ FEATURE_LABELS = {
 FEATURES_WIDGET = "text_features"
 LANGUAGE_WIDGET = "failures_language"
 HOME_LANGUAGE_WIDGET = "home_language"
+HOME_LANGUAGE_BUTTON = "home_language_show"
 ENGLISH = "en (the bundle's captions)"
 TOP = 5  # pictures shown for Home's translated caption
 
@@ -227,6 +228,16 @@ def home_language_example(ds: CrossModalDataset, item: int) -> dict[str, Any] | 
             )
         return None
     st.markdown("**The same caption in another language**")
+    if not st.session_state.get(HOME_LANGUAGE_ON):
+        # Home never waits on a training nobody asked for: this example needs a model that encodes new
+        # text (the shipped example holds codes only), so it fits DCH when the user asks, once per server.
+        if not st.button(
+            "Show it in another language",
+            key=HOME_LANGUAGE_BUTTON,
+            help="Fits the example's DCH (32 bits) on the e5 features once per server, a few seconds.",
+        ):
+            return None
+        st.session_state[HOME_LANGUAGE_ON] = True
     if st.session_state.get(HOME_LANGUAGE_WIDGET) not in langs:
         st.session_state[HOME_LANGUAGE_WIDGET] = "de" if "de" in langs else langs[0]
     cols = st.columns([1, 3])

@@ -59,6 +59,7 @@ PAGE = "cmh_page"  # the page id drawn last (ui.url.PAGES)
 VIEWS = "cmh_views"  # {page id: {URL parameter: text}}: each page's own view, for links to it
 COMPARE_LINKED = "cmh_compare_linked"  # a link asked Compare to show its grid's results
 COMPARE_MADE_CURRENT = "cmh_compare_made_current"  # the run Compare just made current (one-shot)
+HOME_LANGUAGE_ON = "cmh_home_language_on"  # the user asked Home for its other-language example (a fit)
 
 # widget keys whose identity includes the query's code: dropped when the query changes
 PER_QUERY_PREFIXES = ("flips_", "reset_flips_", "bit_result_")
