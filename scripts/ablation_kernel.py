@@ -182,6 +182,8 @@ def grid(args) -> None:
         for bits in args.bits:
             for method in args.methods:
                 for variant, params, u in GROUPS[method]:
+                    if args.variants and not variant.startswith(tuple(args.variants)):
+                        continue
                     for seed in args.seeds:
                         if (ds_name, method, variant, bits, seed) in done:
                             continue
@@ -227,7 +229,14 @@ def _reference(method: str, unpaired: float) -> str:
 
 
 def tables(args) -> str:
-    rows = [json.loads(line) for path in args.results for line in Path(path).read_text().splitlines()]
+    rows, seen = [], set()
+    for path in args.results:  # a run found in two files (two grid processes) counts once
+        for line in Path(path).read_text().splitlines():
+            r = json.loads(line)
+            key = (r["dataset"], r["method"], r["variant"], r["bits"], r["seed"])
+            if key not in seen:
+                seen.add(key)
+                rows.append(r)
     blocks = {}
     for method in args.methods:
         lines = []
@@ -328,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--methods", nargs="+", default=list(GROUPS))
         s.add_argument("--bits", nargs="+", type=int, default=list(BITS))
         s.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+        if name == "grid":
+            s.add_argument("--variants", nargs="+", help="run only the variants whose label starts so")
         if name == "validate":
             s.add_argument(
                 "--carve",
