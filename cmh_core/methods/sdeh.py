@@ -108,9 +108,9 @@ class SDEH(TorchHasher):
     fidelity: ClassVar[str] = "reconstructed from abstract"
     on_our_data: ClassVar[str] = (
         "On tuxpaint (32 bits, 3 seeds) SDEH is level with its deep baseline DCMH in mAP (0.752 / 0.599 vs "
-        "0.755 / 0.604), above it in NDCG@50 (0.608 / 0.476 vs 0.593 / 0.449), at 3x its CPU time. The "
-        "local branch helps mAP (+0.014, 3 seeds) at 7x the time; on one seed common codes and the graded "
-        "target help NDCG, L_sem hurts (-0.017 mAP); L_q, L_sim not run (docs/methods/sdeh.md)."
+        "0.755 / 0.604), above it in NDCG@50 (0.608 / 0.476 vs 0.593 / 0.449), at 3x its CPU time. Common "
+        "codes, the local branch, the graded target and L_dc help; L_q is within the seed spread; L_sem "
+        "hurts NDCG@50 (-0.014; 2-3 seeds per switch, docs/methods/sdeh.md)."
     )
     paper: ClassVar[dict[str, Any]] = {
         "title": "Semantic decomposition and enhancement hashing for deep cross-modal retrieval",
