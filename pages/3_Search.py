@@ -5,9 +5,7 @@ from ui.frame import page_frame
 page_frame(
     "search",
     "Search",
-    "Pick a query (from the query set, your own words or picture): the nearest codes of the other "
-    "modality follow right below, grouped by Hamming distance. Below them: the bit playground and "
-    "your own items.",
+    "Pick a query: the nearest codes of the other modality follow right below, by Hamming distance.",
 )
 
 import streamlit as st
@@ -42,7 +40,7 @@ elif source == "Upload an image":
 else:
     modality, index = query_set_picker(ds, modality_slot=controls)
     sync("search")  # the chosen query in the URL
-    thumb, text, rule = st.columns([1, 5, 3])
+    thumb, text, rule = st.columns([2, 5, 3])  # each >= 9rem at 1400 px, so ui/style.py keeps one row
     thumb.image(ds.thumbnail(index), width=72)
     text.markdown(f"**Query ({modality})**: {'the picture' if modality == 'image' else 'the caption'}")
     text.text(f"“{ds.texts[index]}”")  # the dataset's caption: plain text, never Markdown

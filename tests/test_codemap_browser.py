@@ -8,22 +8,10 @@ captions, then "+N more" (`ui/bucket_tips.py`: plotly's hover label cannot show 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import (
-    CHROMIUM,
-    SHOTS,
-    T_PAGE,
-    StreamlitServer,
-    assert_no_exception,
-    goto_page,
-    lasso,
-    launch_browser,
-    open_app,
-    wait_idle,
-)
+from browser_helpers import SHOTS, T_PAGE, assert_no_exception, goto_page, lasso, open_app, wait_idle
 
 from cmh_core.layouts import run_map_codes
 from cmh_core.runcache import RunKey
@@ -42,58 +30,51 @@ def _distinct(tux, tux_fitted) -> tuple[int, int]:
     return tuple(len(np.unique(c[f"{m}_database"], axis=0)) for m in ("image", "text"))
 
 
-def test_code_map_markers_are_the_distinct_codes_and_hover_shows_thumbnails(tux, tux_fitted):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+def test_code_map_markers_are_the_distinct_codes_and_hover_shows_thumbnails(
+    tux, tux_fitted, browser, streamlit_server
+):
     n_img, n_txt = _distinct(tux, tux_fitted)
-    srv = StreamlitServer().start()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
-        with sync_playwright() as pw:
-            browser = launch_browser(pw)
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            open_app(page, srv.url)
-            goto_page(page, "Code Map")  # no run yet: the page trains DCH at 32 bits, then draws the map
-            page.locator(MARKERS).first.wait_for(timeout=T_PAGE)
-            page.wait_for_timeout(1000)  # plotly finishes its first draw after the element appears
-            assert_no_exception(page, "Code Map")
-            text = page.locator("[data-testid='stMain']").inner_text()
-            assert (
-                f"{n_img + n_txt} distinct codes for 1260 items ({n_img} image codes, {n_txt} caption" in text
-            )
-            assert page.locator(MARKERS).count() == n_img + n_txt  # no query yet: no star
+        page = context.new_page()
+        open_app(page, streamlit_server.url)
+        goto_page(page, "Code Map")  # no run yet: the page trains DCH at 32 bits, then draws the map
+        page.locator(MARKERS).first.wait_for(timeout=T_PAGE)
+        page.wait_for_timeout(1000)  # plotly finishes its first draw after the element appears
+        assert_no_exception(page, "Code Map")
+        text = page.locator("[data-testid='stMain']").inner_text()
+        assert f"{n_img + n_txt} distinct codes for 1260 items ({n_img} image codes, {n_txt} caption" in text
+        assert page.locator(MARKERS).count() == n_img + n_txt  # no query yet: no star
 
-            boxes = [b for b in (m.bounding_box() for m in page.locator(MARKERS).all()) if b]
-            big = max(boxes, key=lambda b: b["width"] * b["height"])  # the largest bucket
-            x, y = big["x"] + big["width"] / 2, big["y"] + big["height"] / 2
-            page.mouse.move(x - 30, y - 30)
-            page.mouse.move(x, y, steps=5)
-            page.wait_for_selector(f"{PANEL} img.cmh-tip-thumb", timeout=T_PAGE // 4)
-            head = page.locator(f"{PANEL} div").first.inner_text()
-            count = int(re.match(r"(\d+) (image|text) codes?", head).group(1))
-            thumbs = page.locator(f"{PANEL} img.cmh-tip-thumb")
-            assert thumbs.count() == min(count, 8)
-            assert all(t.evaluate("i => i.complete && i.naturalWidth > 0") for t in thumbs.all())
-            assert page.locator(f"{PANEL} figcaption").count() == min(count, 8)
-            more = page.locator(f"{PANEL} .cmh-tip-more")
-            assert (more.inner_text() if more.count() else "") == (f"+{count - 8} more" if count > 8 else "")
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "code_map_hover.png"))
-            page.mouse.move(5, 5)  # leaving the marker hides the panel
-            page.wait_for_selector(PANEL, state="hidden", timeout=T_PAGE // 4)
-            # the panel leaves selecting alone, and a selection survives recolouring
-            chart = page.locator("[data-testid='stMain'] .stPlotlyChart").first
-            for _attempt in range(2):  # plotly's lasso is timing sensitive under load (plotly.js#6898)
-                lasso(page, chart)
-                wait_idle(page)
-                if page.locator(SELECTION).count():
-                    break
-            picked = page.locator(SELECTION).first.inner_text()
-            page.locator("[data-testid='stMain'] button", has_text="Label").first.click()
+        boxes = [b for b in (m.bounding_box() for m in page.locator(MARKERS).all()) if b]
+        big = max(boxes, key=lambda b: b["width"] * b["height"])  # the largest bucket
+        x, y = big["x"] + big["width"] / 2, big["y"] + big["height"] / 2
+        page.mouse.move(x - 30, y - 30)
+        page.mouse.move(x, y, steps=5)
+        page.wait_for_selector(f"{PANEL} img.cmh-tip-thumb", timeout=T_PAGE // 4)
+        head = page.locator(f"{PANEL} div").first.inner_text()
+        count = int(re.match(r"(\d+) (image|text) codes?", head).group(1))
+        thumbs = page.locator(f"{PANEL} img.cmh-tip-thumb")
+        assert thumbs.count() == min(count, 8)
+        assert all(t.evaluate("i => i.complete && i.naturalWidth > 0") for t in thumbs.all())
+        assert page.locator(f"{PANEL} figcaption").count() == min(count, 8)
+        more = page.locator(f"{PANEL} .cmh-tip-more")
+        assert (more.inner_text() if more.count() else "") == (f"+{count - 8} more" if count > 8 else "")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "code_map_hover.png"))
+        page.mouse.move(5, 5)  # leaving the marker hides the panel
+        page.wait_for_selector(PANEL, state="hidden", timeout=T_PAGE // 4)
+        # the panel leaves selecting alone, and a selection survives recolouring
+        chart = page.locator("[data-testid='stMain'] .stPlotlyChart").first
+        for _attempt in range(2):  # plotly's lasso is timing sensitive under load (plotly.js#6898)
+            lasso(page, chart)
             wait_idle(page)
-            assert page.locator(SELECTION).first.inner_text() == picked
-            assert_no_exception(page, "Code Map after a lasso and a recolouring")
-            browser.close()
+            if page.locator(SELECTION).count():
+                break
+        picked = page.locator(SELECTION).first.inner_text()
+        page.locator("[data-testid='stMain'] button", has_text="Label").first.click()
+        wait_idle(page)
+        assert page.locator(SELECTION).first.inner_text() == picked
+        assert_no_exception(page, "Code Map after a lasso and a recolouring")
     finally:
-        srv.stop()
+        context.close()
