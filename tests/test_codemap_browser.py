@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pytest
 from browser_helpers import SHOTS, T_PAGE, assert_no_exception, goto_page, lasso, open_app, wait_idle
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cmh_core.layouts import run_map_codes
 from cmh_core.runcache import RunKey
@@ -46,12 +47,26 @@ def test_code_map_markers_are_the_distinct_codes_and_hover_shows_thumbnails(
         assert f"{n_img + n_txt} distinct codes for 1260 items ({n_img} image codes, {n_txt} caption" in text
         assert page.locator(MARKERS).count() == n_img + n_txt  # no query yet: no star
 
-        boxes = [b for b in (m.bounding_box() for m in page.locator(MARKERS).all()) if b]
-        big = max(boxes, key=lambda b: b["width"] * b["height"])  # the largest bucket
+        markers = page.locator(MARKERS).all()
+        areas = [(b["width"] * b["height"] if b else 0.0) for b in (m.bounding_box() for m in markers)]
+        largest = markers[int(np.argmax(areas))]  # the largest bucket
+        largest.scroll_into_view_if_needed()  # a UMAP layout may put it below the window
+        page.wait_for_timeout(300)
+        big = largest.bounding_box()
         x, y = big["x"] + big["width"] / 2, big["y"] + big["height"] / 2
-        page.mouse.move(x - 30, y - 30)
-        page.mouse.move(x, y, steps=5)
-        page.wait_for_selector(f"{PANEL} img.cmh-tip-thumb", timeout=T_PAGE // 4)
+        thumb = page.locator(f"{PANEL} img.cmh-tip-thumb").first
+        for _attempt in range(20):  # the hook is installed by an iframe that may load after the chart
+            page.mouse.move(x - 30, y - 30)
+            page.mouse.move(x, y, steps=5)
+            try:
+                thumb.wait_for(state="visible", timeout=3000)
+                break
+            except PlaywrightTimeout:
+                continue
+        if not thumb.is_visible():
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "code_map_hover_failed.png"))
+        thumb.wait_for(state="visible", timeout=T_PAGE // 4)
         head = page.locator(f"{PANEL} div").first.inner_text()
         count = int(re.match(r"(\d+) (image|text) codes?", head).group(1))
         thumbs = page.locator(f"{PANEL} img.cmh-tip-thumb")
