@@ -259,6 +259,16 @@ def _search_faiss(faiss, q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndar
     return np.take_along_axis(D, order, axis=1), np.take_along_axis(I, order, axis=1)
 
 
+def _search_numba(q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    # A compiled popcount scan with a counting top-k, one thread (cmh_core/_search_kernel.py);
+    # None where numba is missing (it ships with umap-learn, a runtime dependency).
+    try:
+        from cmh_core._search_kernel import search_codes
+    except ImportError:  # pragma: no cover
+        return None
+    return search_codes(q, db, k)
+
+
 def _search_numpy(q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     n_q, n_db = q.shape[0], db.shape[0]
     kk = min(k, n_db)
@@ -275,7 +285,7 @@ def _search_numpy(q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndarray, np
 
 
 def search(
-    queries, database, k: int, *, backend: Literal["auto", "faiss", "numpy"] = "auto"
+    queries, database, k: int, *, backend: Literal["auto", "numba", "faiss", "numpy"] = "auto"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k Hamming search, ties broken by database index.
 
@@ -293,12 +303,17 @@ def search(
         padding, as in FAISS: ``I = -1`` and ``D = MISSING_DISTANCE`` (``2**31 - 1``); the
         padding is clipped so that the result holds at most ``max(n_db, 1024)`` columns (a
         ``k = 10**9`` would otherwise allocate gigabytes of padding).
-    backend : {"auto", "faiss", "numpy"}
+    backend : {"auto", "numba", "faiss", "numpy"}
+        ``"numba"`` (one thread) computes distances with a compiled vectorised popcount over
+        cache-sized blocks shared by groups of queries, skips blocks that cannot enter and keeps
+        candidates nearer than the current k-th distance, cut back by a stable counting sort: no
+        sort, no heap (see docs/performance.md for its speed against FAISS);
         ``"faiss"`` scans with ``faiss.IndexBinaryFlat``'s heap scan (whose kept set is the
         first k in ``(distance, index)`` order) and re-sorts each tie group by index; FAISS's
         thread count applies;
         ``"numpy"`` computes `hamming_distance` blocks and a stable radix sort.
-        ``"auto"`` uses FAISS when it is installed, NumPy otherwise. All give the same result.
+        ``"auto"`` uses numba, else FAISS, else NumPy, whichever is installed first. All give
+        the same result.
 
     Returns
     -------
@@ -312,11 +327,17 @@ def search(
     """
     q, db = _check_pair(queries, database)
     k = min(_check_k(k), max(db.shape[0], _MAX_PADDED_K))  # clip the padding, never real neighbours
-    if backend not in ("auto", "faiss", "numpy"):
-        raise ValueError(f"backend must be 'auto', 'faiss' or 'numpy', got {backend!r}")
+    if backend not in ("auto", "numba", "faiss", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'numba', 'faiss' or 'numpy', got {backend!r}")
     n_q, n_db = q.shape[0], db.shape[0]
     if n_q == 0 or n_db == 0:
         return np.full((n_q, k), MISSING_DISTANCE, dtype=np.int32), np.full((n_q, k), -1, dtype=np.int64)
+    if backend in ("auto", "numba"):
+        found = _search_numba(q, db, k)
+        if found is not None:
+            return found
+        if backend == "numba":  # pragma: no cover
+            raise ValueError("backend='numba' needs numba; pip install numba or use backend='numpy'")
     faiss = None if backend == "numpy" else _faiss_or_none()
     if backend == "faiss" and faiss is None:  # pragma: no cover
         raise ValueError("backend='faiss' needs faiss-cpu; pip install faiss-cpu or use backend='numpy'")

@@ -124,8 +124,8 @@ def test_hamming_distance_property(n_bits, n_a, n_b, seed):
 # -- search -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["auto", "faiss", "numpy"])
-@pytest.mark.parametrize("n_bits", LENGTHS)
+@pytest.mark.parametrize("backend", ["auto", "numba", "faiss", "numpy"])
+@pytest.mark.parametrize("n_bits", [*LENGTHS, 32, 128])
 def test_search_matches_oracle(n_bits, backend):
     rng = np.random.default_rng(200 + n_bits)
     # sparse bits: many ties, so the tie order by index is exercised at the k-th distance
@@ -141,7 +141,7 @@ def test_search_matches_oracle(n_bits, backend):
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n_query", [1, 20])
-@pytest.mark.parametrize("backend", ["faiss", "numpy"])
+@pytest.mark.parametrize("backend", ["numba", "faiss", "numpy"])
 def test_search_heavy_ties(backend, n_query, threads):
     """Only 4 distances for 5000 items: the k-th distance's tie group is huge. FAISS's heap scan
     must keep its earliest items (the property `search` relies on), with one or two threads."""
@@ -159,6 +159,24 @@ def test_search_heavy_ties(backend, n_query, threads):
             np.testing.assert_array_equal(I, Ir)
     finally:
         faiss.omp_set_num_threads(before)
+
+
+@pytest.mark.parametrize("n_bytes", [1, 3, 4, 8, 16, 24])
+def test_search_numba_scan_is_exact_on_ties(n_bytes):
+    """The compiled scan against a stable-argsort oracle where its shortcuts matter: a database
+    spanning many blocks (2,048 codes each at <= 32 bits), more queries than one group (32), low
+    entropy bits (about n_bytes distinct distances near 0, so the k-th distance's tie group crosses
+    block edges and the candidate buffer is cut back many times), k from 1 to past the database."""
+    rng = np.random.default_rng(n_bytes)
+    n_bits = 8 * n_bytes
+    p = 0.5 if n_bytes == 1 else 2.0 / n_bits
+    a, b = random_bits(rng, 40, n_bits, p), random_bits(rng, 9000, n_bits, p)
+    ref = ref_distance(a, b)
+    for k in (1, 3, 100, 2500, 9000, 9050):
+        D, I = search(pack_bits(a), pack_bits(b), k, backend="numba")
+        Dr, Ir = ref_search(ref, min(k, 9000))  # k past the database is clipped to it (>= 1024 items)
+        np.testing.assert_array_equal(D, Dr)
+        np.testing.assert_array_equal(I, Ir)
 
 
 def test_search_empty_database_and_queries():
@@ -247,6 +265,7 @@ def test_search_auto_falls_back_to_numpy(monkeypatch):
     real = hm._search_numpy
     monkeypatch.setattr(hm, "_search_numpy", lambda *a_: calls.append(1) or real(*a_))
     monkeypatch.setattr(hm, "_faiss_or_none", lambda: None)  # FAISS not installed
+    monkeypatch.setattr(hm, "_search_numba", lambda *a_: None)  # nor numba
     D, I = search(pack_bits(a), pack_bits(b), 50)
     np.testing.assert_array_equal(D, Dr)
     np.testing.assert_array_equal(I, Ir)
