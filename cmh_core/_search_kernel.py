@@ -8,22 +8,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba.extending import intrinsic
 
-import cmh_core.evaluation._kernels  # noqa: F401  - sets numba's cache folder where the package is read-only
-
-
-@intrinsic
-def popcnt(typingctx, x):
-    """Set bits of an unsigned integer, as LLVM's ``ctpop`` (one ``popcnt``, or ``vpopcntq`` when
-    a loop vectorises on a CPU with AVX-512 VPOPCNTDQ)."""
-    sig = x(x)
-
-    def codegen(context, builder, signature, args):
-        fn = builder.module.declare_intrinsic("llvm.ctpop", [args[0].type])
-        return builder.call(fn, [args[0]])
-
-    return sig, codegen
+# popcnt: LLVM's ctpop; importing the module also sets numba's cache folder where the package is read-only
+from cmh_core.evaluation._kernels import popcnt
 
 
 @numba.njit(cache=True, nogil=True)

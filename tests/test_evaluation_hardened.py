@@ -11,6 +11,7 @@ from cmh_core.evaluation import (
     evaluate,
     graded_relevance,
     mean_average_precision,
+    mean_average_precision_codes,
     ndcg_at_k,
     precision_at_k,
     precision_recall_curve,
@@ -195,7 +196,6 @@ def test_run_records_expected_map_and_unpaired():
 
 def test_fused_codes_path_equals_matrices_and_its_numpy_fallback(monkeypatch):
     from cmh_core.evaluation import _average_precision as A
-    from cmh_core.evaluation import mean_average_precision_codes
 
     rng = np.random.default_rng(7)
     Bq, Bd = rng.integers(0, 256, (30, 3), np.uint8), rng.integers(0, 256, (700, 3), np.uint8)
@@ -215,6 +215,24 @@ def test_fused_codes_path_equals_matrices_and_its_numpy_fallback(monkeypatch):
     )
     with pytest.raises(ValueError, match="disagree"):
         mean_average_precision_codes(Bq, Bd, Yq[:-1], Yd)
+
+
+@pytest.mark.parametrize(("n_bytes", "n_labels"), [(1, 24), (8, 70), (16, 24), (3, 130)])
+def test_two_pass_map_kernel_equals_matrices_on_ties(n_bytes, n_labels):
+    """`mean_average_precision_codes`'s two-pass kernel (histogram, then per-distance counters)
+    against the matrix path, where its shortcuts could go wrong: more queries than one group (8),
+    a database over several 4,096-item blocks, sparse bits (few distinct distances: huge tie groups
+    ranked by index), one to three code and label words, queries with no relevant item."""
+    rng = np.random.default_rng(n_bytes)
+    n_bits = 8 * n_bytes
+    p = 0.5 if n_bytes == 1 else 2.0 / n_bits
+    Bq, Bd = (pack_bits(rng.random((n, n_bits)) < p) for n in (21, 9000))
+    Yq, Yd = rng.random((21, n_labels)) < 0.03, rng.random((9000, n_labels)) < 0.03
+    Yq[0] = False  # a query that shares no label: AP 0, still counted
+    D, R = hamming_distance(Bq, Bd), relevance_from_labels(Yq, Yd)
+    for ties in ("stable", "expected"):
+        ref = mean_average_precision(D, R, ties=ties)
+        assert mean_average_precision_codes(Bq, Bd, Yq, Yd, ties=ties) == pytest.approx(ref, abs=1e-9)
 
 
 def test_evaluate_threads_give_the_same_report(monkeypatch):

@@ -409,7 +409,7 @@ def mean_average_precision_codes(
     """
     check_ties(ties)
     Bq, Bd = check_codes(query_codes, "query_codes"), check_codes(database_codes, "database_codes")
-    Yq, Yd = check_label_pair(query_labels, database_labels)
+    Yq, Yd = check_label_pair(query_labels, database_labels, as_bool=True)
     if Bq.shape[1] != Bd.shape[1] or len(Bq) != len(Yq) or len(Bd) != len(Yd):
         raise ValueError(
             f"codes {Bq.shape} / {Bd.shape} and labels {Yq.shape} / {Yd.shape} disagree; each code "
@@ -419,9 +419,16 @@ def mean_average_precision_codes(
         raise ValueError("query_codes has no rows; pass at least one query")
     n_db, V = len(Bd), 8 * Bq.shape[1] + 1
     Qw, Dw = as_words(Bq), as_words(Bd)
-    Ql, Dl = (as_words(np.packbits(Y > 0, axis=1)) for Y in (Yq, Yd))
+    Ql, Dl = (as_words(np.packbits(Y, axis=1)) for Y in (Yq, Yd))
     H = harmonic(n_db) if ties == "expected" else None
     ap = np.zeros(len(Bq))
+    if _fused_kernel() is not None and 2 * V <= np.iinfo(np.uint16).max:  # keys 2 d + r fit uint16
+        from cmh_core.evaluation._kernels import fused_ap
+
+        n, m = np.zeros((len(Bq), V), np.int64), np.zeros((len(Bq), V), np.int64)
+        group = max(1, min(8, (1 << 19) // max(n_db, 1)))  # queries sharing a block: keys <= 1 MiB
+        fused_ap(Qw, np.ascontiguousarray(Dw.T), Ql, np.ascontiguousarray(Dl.T), V, ap, n, m, group)
+        return float((ap if ties == "stable" else ap_expected(n, m, None, H)).mean())
     for s, e in row_blocks(len(Bq), 1, chunk=256):
         a, _, n, m, _, _ = rank_codes(Qw[s:e], Dw, Ql[s:e], Dl, n_db, V, 0, Yq.shape[1], False)
         ap[s:e] = a if ties == "stable" else ap_expected(n, m, None, H)

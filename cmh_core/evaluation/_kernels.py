@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from numba.extending import intrinsic
 
 
 def _writable(folder: Path) -> bool:
@@ -27,6 +28,19 @@ def _writable(folder: Path) -> bool:
 
 if not os.environ.get("NUMBA_CACHE_DIR") and not _writable(Path(__file__).parent / "__pycache__"):
     numba.config.CACHE_DIR = str(Path.home() / ".cache" / "cmh-explorer" / "numba")
+
+
+@intrinsic
+def popcnt(typingctx, x):
+    """Set bits of an unsigned integer, as LLVM's ``ctpop``: one ``popcnt`` instruction, or
+    ``vpopcntq`` / ``vpopcntd`` when the loop vectorises on a CPU with AVX-512 VPOPCNTDQ."""
+    sig = x(x)
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [args[0].type])
+        return builder.call(fn, [args[0]])
+
+    return sig, codegen
 
 
 @numba.njit(inline="always", cache=True)
@@ -92,3 +106,100 @@ def fused(Qw, Dw, Ql, Dl, kap, V, tab, ap, top, n_out, m_out, sg_out, gh_out, Lb
             if pos < kt:
                 top[i, pos] = g
         ap[i] = s / n_rel if n_rel > 0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _keys(q, l, T, L, n, key, tmp):  # pragma: no cover - runs compiled by numba
+    """``key[j] = 2 d_H(q, code j) + [labels share one]`` for the ``n`` items of a block.
+
+    ``T`` (code words, n) and ``L`` (label words, n) are column-major, so every loop runs over
+    contiguous rows from index 0 and vectorises (a vectorised ``popcnt``; see `popcnt`).
+    """
+    w, wl = T.shape[0], L.shape[0]
+    if w == 1 and wl == 1:
+        q0, l0, T0, L0 = q[0], l[0], T[0], L[0]
+        for j in range(n):
+            key[j] = np.uint16(np.int32(2) * np.int32(popcnt(q0 ^ T0[j])) + np.int32((l0 & L0[j]) != 0))
+        return
+    for j in range(n):
+        tmp[j] = np.int32(0)
+    for t in range(w):
+        qt, Tt = q[t], T[t]
+        for j in range(n):
+            tmp[j] += np.int32(popcnt(qt ^ Tt[j]))
+    for j in range(n):
+        tmp[j] *= 2
+    for t in range(wl):
+        lt, Lt = l[t], L[t]
+        for j in range(n):
+            tmp[j] |= np.int32((lt & Lt[j]) != 0)
+    for j in range(n):
+        key[j] = np.uint16(tmp[j])
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _ratio_sum(ranks, c, inv):  # pragma: no cover - runs compiled by numba
+    """Σ t / pos over the first ``c`` packed counters ``(t - 1) << 32 | (pos - 1)``: AP's sum.
+    ``fastmath`` lets LLVM reorder the additions into vector lanes (a last-digit change only)."""
+    s = 0.0
+    for t in range(c):
+        x = ranks[t]
+        s += ((x >> 32) + 1.0) * inv[x & 0xFFFFFFFF]
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def fused_ap(Qw, Dw, Ql, Dl, V, ap, n_out, m_out, group):  # pragma: no cover - runs compiled by numba
+    """Stable AP@all straight from codes and labels: two passes over the database per query.
+
+    Qw (n_q, w) / Dw (w, n_db): code words; Ql (n_q, wl) / Dl (wl, n_db): label words (database
+    column-major). Pass 1, for a group of queries over cache-sized blocks (the block is read once
+    per group): ``key = 2 d + r`` (d the Hamming distance, r = 1 when a label is shared) and its
+    histogram, so ``n_out[i, v]`` / ``m_out[i, v]`` count items / relevant items at distance v.
+    Pass 2, per query in index order: one packed counter per distance, ``(relevant ranked before
+    << 32) | items ranked before``, starts at the prefix sums and hands each item its stable rank
+    ``pos`` and relevant rank ``t``: the (distance, index) order without sorting. A relevant item
+    keeps its counter (stored branch-free at the next free slot); `_ratio_sum` then adds its
+    ``t / pos`` (AP's sum, eq. of `mean_average_precision`) outside the scan, so neither a
+    floating-point chain nor a mispredicted branch paces it.
+    """
+    n_q, n_db = Qw.shape[0], Dw.shape[1]
+    block = 4096
+    keys = np.empty((group, n_db), np.uint16)
+    hist = np.zeros((group, 2 * V), np.int64)
+    tmp = np.empty(block, np.int32)
+    cnt = np.empty(V, np.int64)
+    ranks = np.empty(n_db + 1, np.int64)  # packed counters of the relevant items, in index order
+    inv = 1.0 / np.arange(1.0, n_db + 1.0)  # 1 / rank: a multiply per item, not a divide
+    one = np.int64(1)
+    for g0 in range(0, n_q, group):
+        g1 = min(g0 + group, n_q)
+        hist[:] = 0
+        for s in range(0, n_db, block):
+            n = min(block, n_db - s)
+            T, L = Dw[:, s : s + n], Dl[:, s : s + n]
+            for i in range(g0, g1):
+                kb = keys[i - g0, s : s + n]
+                _keys(Qw[i], Ql[i], T, L, n, kb, tmp)
+                h = hist[i - g0]
+                for j in range(n):
+                    h[kb[j]] += 1
+        for i in range(g0, g1):
+            h, kb = hist[i - g0], keys[i - g0]
+            a, rr = np.int64(0), np.int64(0)
+            for v in range(V):
+                n_out[i, v] = h[2 * v] + h[2 * v + 1]
+                m_out[i, v] = h[2 * v + 1]
+                cnt[v] = (rr << 32) | a
+                a += n_out[i, v]
+                rr += m_out[i, v]
+            c = 0
+            for j in range(n_db):  # branch-free: relevance is a coin flip per item
+                kv = np.int64(kb[j])
+                v = kv >> 1
+                r = kv & one
+                c0 = cnt[v]
+                cnt[v] = c0 + ((r << 32) | one)
+                ranks[c] = c0  # kept (c advances) only for a relevant item
+                c += r
+            ap[i] = _ratio_sum(ranks, c, inv) / c if c > 0 else 0.0

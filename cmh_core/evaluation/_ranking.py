@@ -33,8 +33,8 @@ __all__ = [
 CHUNK = 1 << 18  # query rows x database items handled per block (a few MiB of scratch)
 
 
-def check_label_pair(Yq, Ydb) -> tuple[np.ndarray, np.ndarray]:
-    """Validate query / database label matrices; return them as float32 0/1."""
+def check_label_pair(Yq, Ydb, as_bool: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Validate query / database label matrices; return them as float32 0/1 (bool if ``as_bool``)."""
     Yq, Ydb = np.asarray(Yq), np.asarray(Ydb)
     if Yq.ndim != 2 or Ydb.ndim != 2:
         raise ValueError(
@@ -49,6 +49,8 @@ def check_label_pair(Yq, Ydb) -> tuple[np.ndarray, np.ndarray]:
     for name, Y in (("query labels", Yq), ("database labels", Ydb)):
         if not (np.issubdtype(Y.dtype, np.number) or Y.dtype == bool):
             raise ValueError(f"{name} must be numeric 0/1, got dtype {Y.dtype}")
+    if as_bool:  # packing labels into bits needs no float32 copy
+        return Yq != 0, Ydb != 0
     return (Yq != 0).astype(np.float32), (Ydb != 0).astype(np.float32)
 
 
