@@ -3,12 +3,19 @@
 The reference is the field's most copied mAP loop as DCMH writes it: per query, relevance from
 the label dot product (> 0), the Hamming row from {-1, +1} codes as ``0.5 (r - b Bᵀ)``, a default
 ``np.argsort`` and the AP sum. Ours is the same whole computation, `mean_average_precision_codes`
-(equal to `mean_average_precision(hamming_distance(..), relevance_from_labels(..))`, one fused
-pass per query), and `evaluate` (the full report, both
+(equal to `mean_average_precision(hamming_distance(..), relevance_from_labels(..))`: a compiled
+kernel over packed codes and packed labels, two passes over the database per query, no sort), and
+`evaluate` (the full report, both
 directions, every metric) at the MIRFlickr size (18,015) and the NUS-WIDE size (186,000). Codes and
 labels are random (speed does not depend on quality). Every figure is the median of several runs,
 the two sides of a ratio interleaved, with the min-max spread printed; one thread, except
 `evaluate(n_jobs=2)` (two threads, as the project's 2-core target says).
+
+Physical limits, measured first: the memory bandwidth (a numpy copy of 256 MB, read + write bytes
+per second), hence the time to stream one query's database bytes once (code and label words, 16 B
+per item at 64 bits and 24 labels); and the kernel's first pass alone on one L1-resident block (the
+vectorised popcounts of codes and labels: its compute floor). The mAP kernel's ns per (query, item)
+is printed beside both.
 
     python benchmarks/bench_map.py [--n-query 2000] [--bits 64] [--repeats 5] [--ref-queries 200]
 """
@@ -118,6 +125,33 @@ def data(rng, n_q: int, n_db: int, n_bits: int, n_labels: int = 24):
     return Bq, Bd, Yq, Yd, pm[0], pm[1], Yq.astype(np.float32), Yd.astype(np.float32)
 
 
+def memcpy_gbs(repeats: int = 5) -> float:
+    """Memory bandwidth: bytes read + written per second by a numpy copy of 256 MB (best of runs)."""
+    a = np.ones(1 << 28, dtype=np.uint8)
+    b = np.empty_like(a)
+    return 2 * a.nbytes / min(timed(lambda: np.copyto(b, a))[0] for _ in range(repeats)) / 1e9
+
+
+def pass1_floor_ns(reps: int = 4000) -> float:
+    """ns per item of the mAP kernel's first pass (code XOR and label AND popcounts, keys) on one
+    L1-resident block of 4,096 items, 64-bit codes and one label word."""
+    import numba
+
+    from cmh_core.evaluation._kernels import _keys
+
+    @numba.njit
+    def loop(Q, T, L, key, tmp, reps):
+        for r in range(reps):
+            _keys(Q[r % Q.shape[0]], Q[r % Q.shape[0]], T, L, T.shape[1], key, tmp)
+
+    rng = np.random.default_rng(1)
+    T, L = (rng.integers(0, 2**63, (1, 4096), dtype=np.uint64) for _ in "TL")
+    Q = rng.integers(0, 2**63, (64, 1), dtype=np.uint64)
+    key, tmp = np.empty(4096, np.uint16), np.empty(4096, np.int32)
+    loop(Q, T, L, key, tmp, 2)
+    return min(timed(lambda: loop(Q, T, L, key, tmp, reps))[0] for _ in range(5)) / reps / 4096 * 1e9
+
+
 def run_size(rng, args, n_db: int, ref_queries: int) -> None:
     Bq, Bd, Yq, Yd, Bq_pm, Bd_pm, Yqf, Ydf = data(rng, args.n_query, n_db, args.bits)
     rq = slice(0, ref_queries)
@@ -153,6 +187,13 @@ def run_size(rng, args, n_db: int, ref_queries: int) -> None:
         f"{np.median(ratios):.1f}x (min {ratios.min():.1f}x, max {ratios.max():.1f}x). The DCMH "
         "value differs in the last digits: its default argsort orders ties arbitrarily."
     )
+    ns = np.median(times[names[1]]) / ref_queries / n_db * 1e9
+    item_bytes = 8 * (-(-args.bits // 64) + -(-Yq.shape[1] // 64))  # code and label words per item
+    print(
+        f"cmh_core mAP: {ns:.2f} ns per (query, item); streaming {item_bytes} B per item once at the "
+        f"measured bandwidth: {item_bytes / (args.bandwidth / 2):.2f} ns; pass 1 alone in L1: "
+        f"{args.pass1:.2f} ns"
+    )
     print(f"evaluate() peak traced memory: {peak_mib(ev):.0f} MiB")
 
 
@@ -167,6 +208,8 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(f"# mAP speed, numpy {np.__version__}, one thread, {args.repeats} interleaved rounds")
+    args.bandwidth, args.pass1 = memcpy_gbs(), pass1_floor_ns()
+    print(f"# memory bandwidth (numpy copy, read + write): {args.bandwidth:.1f} GB/s")
     for n_db in args.sizes:
         run_size(rng, args, n_db, args.ref_queries if n_db < 100_000 else args.ref_queries_large)
 
