@@ -160,7 +160,7 @@ def search_codes(q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndarray, np.
     w = Qw.shape[1]
     kk = min(k, n_db)
     cap = min(2 * kk + 32, n_db)  # candidate buffer: cut back to kk whenever it fills
-    group = max(1, min(32, (1 << 22) // cap))  # queries sharing a block; bounds the buffers
+    group = max(1, min(32, n_q, (1 << 22) // cap))  # queries sharing a block; bounds the buffers
     block = 2048 if 8 * w * Dw.itemsize <= 32 else max(256, 32768 // (w * Dw.itemsize))
     D = np.full((n_q, k), np.iinfo(np.int32).max, dtype=np.int32)
     I = np.full((n_q, k), -1, dtype=np.int64)
