@@ -14,7 +14,8 @@ the two sides of a ratio interleaved, with the min-max spread printed; one threa
 Physical limits, measured per size: the read bandwidth on the database's code and label words (as
 the kernel reads them, 16 B per item at 64 bits and 24 labels), hence the time to stream them once
 per query; and the kernel's first pass alone on one L1-resident block (the vectorised popcounts of
-codes and labels: its compute floor). The mAP kernel's ns per (query, item) is printed beside both.
+codes and labels: its compute floor); and one counter increment per item on L1-resident keys (the
+floor of each of its two counting passes). The mAP kernel's ns per (query, item) is printed beside.
 
     python benchmarks/bench_map.py [--n-query 2000] [--bits 64] [--repeats 5] [--ref-queries 200]
 """
@@ -152,6 +153,25 @@ def pass1_floor_ns(reps: int = 4000) -> float:
     return min(timed(lambda: loop(Q, T, L, key, tmp, reps))[0] for _ in range(5)) / reps / 4096 * 1e9
 
 
+def scatter_floor_ns(n_bits: int, reps: int = 2000) -> float:
+    """ns per item of one counter increment ``h[key] += 1`` over 4,096 L1-resident keys distributed
+    as the kernel's (2 d + r, d ~ Binomial(n_bits, 1/2)): a dependent load-add-store per item, which
+    each of the kernel's two counting passes (histogram, then ranks) does once per item."""
+    import numba
+
+    @numba.njit
+    def loop(keys, h, reps):
+        for _ in range(reps):
+            for j in range(keys.shape[0]):
+                h[keys[j]] += 1
+
+    rng = np.random.default_rng(2)
+    keys = (2 * rng.binomial(n_bits, 0.5, 4096) + (rng.random(4096) < 0.2)).astype(np.uint16)
+    h = np.zeros(2 * n_bits + 2, np.int64)
+    loop(keys, h, 2)
+    return min(timed(lambda: loop(keys, h, reps))[0] for _ in range(5)) / reps / 4096 * 1e9
+
+
 def run_size(rng, args, n_db: int, ref_queries: int) -> None:
     Bq, Bd, Yq, Yd, Bq_pm, Bd_pm, Yqf, Ydf = data(rng, args.n_query, n_db, args.bits)
     rq = slice(0, ref_queries)
@@ -196,7 +216,8 @@ def run_size(rng, args, n_db: int, ref_queries: int) -> None:
     print(
         f"cmh_core mAP: {ns:.2f} ns per (query, item); read bandwidth on the database words "
         f"{bandwidth:.1f} GB/s, so streaming {item_bytes} B per item once: {item_bytes / bandwidth:.2f} "
-        f"ns; pass 1 alone in L1: {args.pass1:.2f} ns"
+        f"ns; pass 1 alone in L1: {args.pass1:.2f} ns; one counter increment per item in L1: "
+        f"{args.scatter:.2f} ns (the two counting passes do one each)"
     )
     print(f"evaluate() peak traced memory: {peak_mib(ev):.0f} MiB")
 
@@ -212,7 +233,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(f"# mAP speed, numpy {np.__version__}, one thread, {args.repeats} interleaved rounds")
-    args.pass1 = pass1_floor_ns()
+    args.pass1, args.scatter = pass1_floor_ns(), scatter_floor_ns(args.bits)
     for n_db in args.sizes:
         run_size(rng, args, n_db, args.ref_queries if n_db < 100_000 else args.ref_queries_large)
 
