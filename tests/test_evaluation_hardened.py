@@ -249,15 +249,17 @@ def test_evaluate_threads_give_the_same_report(monkeypatch):
 
 @pytest.mark.slow
 def test_fused_kernel_is_compiled_once_per_installation(tmp_path):
-    """The fused mAP kernel is cached on disk, so a new process loads it instead of compiling."""
+    """The fused mAP kernel and the search kernel are cached on disk, so a new process loads them
+    instead of compiling."""
     import os
     import subprocess
     import sys
 
     code = (
         "import numpy as np; from cmh_core.evaluation import mean_average_precision_codes as f; "
+        "from cmh_core.hamming import search; "
         "B = np.arange(40, dtype=np.uint8).reshape(10, 4); Y = np.eye(10, 3, dtype=bool); "
-        "print(f(B, B, Y, Y))"
+        "print(f(B, B, Y, Y), search(B, B, 3, backend='numba')[1].tolist())"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     out = [
@@ -266,4 +268,5 @@ def test_fused_kernel_is_compiled_once_per_installation(tmp_path):
     assert all(o.returncode == 0 for o in out), out[0].stderr[-2000:]
     assert out[0].stdout == out[1].stdout
     cached = [p.name for p in tmp_path.rglob("*.nbi")]
-    assert any("_kernels.fused" in n for n in cached), cached
+    assert any("_kernels.fused_ap" in n for n in cached), cached
+    assert any("_search_kernel.top_k" in n for n in cached), cached
