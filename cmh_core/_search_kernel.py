@@ -124,7 +124,7 @@ def top_k(Q, D, w, k, V, out_d, out_i, block, group, cap):  # pragma: no cover -
                     continue
                 c = fill[gi]
                 bd, bi = buf_d[gi], buf_i[gi]
-                for b in range(mins.shape[0]):
+                for b in range((n + sub - 1) // sub):  # this block's runs of 64 (the last may be short)
                     if mins[b] >= t_i:
                         continue
                     seg = dist[b * sub : min(b * sub + sub, n)]
