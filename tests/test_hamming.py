@@ -179,6 +179,26 @@ def test_search_numba_scan_is_exact_on_ties(n_bytes):
         np.testing.assert_array_equal(I, Ir)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    n_bits=st.integers(1, 200),
+    n_q=st.integers(1, 40),
+    n_db=st.integers(1, 5000),
+    k=st.integers(1, 1200),
+    p=st.sampled_from([0.02, 0.1, 0.5]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_search_numba_property(n_bits, n_q, n_db, k, p, seed):
+    """Any length, sizes and k (past the database too), sparse or dense bits: the first k of the
+    (distance, index) order, exactly as a stable argsort of the unpacked-bit distances."""
+    rng = np.random.default_rng(seed)
+    a, b = random_bits(rng, n_q, n_bits, p), random_bits(rng, n_db, n_bits, p)
+    D, I = search(pack_bits(a), pack_bits(b), k, backend="numba")
+    Dr, Ir = ref_search(ref_distance(a, b), min(k, max(n_db, 1024)))
+    np.testing.assert_array_equal(D, Dr)
+    np.testing.assert_array_equal(I, Ir)
+
+
 def test_search_empty_database_and_queries():
     q = pack_bits(np.ones((3, 12)))
     D, I = search(q, np.zeros((0, 2), np.uint8), 4)
