@@ -71,6 +71,7 @@ def test_a_mean_shift_cannot_absorb_the_gaussian_mmd():
 
 
 # ---------------------------------------------------------------- optimisation
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [{}, {"alpha": 50.0}, {"mmd": False}, {"conditional": False}, "unpaired"])
 def test_objective_never_increases(params):
     d = make_synthetic(n=800, d_img=64, d_txt=48, n_labels=10, random_state=0, query_fraction=0.01)
@@ -105,6 +106,7 @@ def test_too_many_anchors_and_bits_refused(small):
 
 
 # ---------------------------------------------------------------- tuxpaint: switches, diagnostics, quality
+@pytest.mark.slow
 @pytest.mark.parametrize("switch", [{"mmd": False}, {"conditional": False}])
 def test_switch_changes_training_codes(switch, tux_fitted):
     full, abl = tux_fitted("CSMH", **TUX), tux_fitted("CSMH", **switch, **TUX)
@@ -113,6 +115,7 @@ def test_switch_changes_training_codes(switch, tux_fitted):
     assert changed > 0
 
 
+@pytest.mark.slow
 def test_diagnostics_match_the_ablation(tux_fitted):
     """``bits_changed_without_mmd_`` is exactly the difference to CSMH(mmd=False) (paired: B is
     shared, so counted once), and training lowers the MMD."""
@@ -128,6 +131,7 @@ def test_diagnostics_match_the_ablation(tux_fitted):
     assert full.mmd_after_ < off.mmd_after_
 
 
+@pytest.mark.slow
 def test_tuxpaint_beats_random_and_cca_itq(tux_report):
     got = tux_report("CSMH", **TUX)
     chance, cca = tux_report("RandomCodes", **TUX), tux_report("CCA-ITQ", **TUX)
@@ -136,6 +140,7 @@ def test_tuxpaint_beats_random_and_cca_itq(tux_report):
         assert got[d]["mAP"] > cca[d]["mAP"], (d, got[d]["mAP"], cca[d]["mAP"])
 
 
+@pytest.mark.slow
 def test_tuxpaint_unpaired(tux, tux_report):
     """Fully unpaired training (every text shuffled away from its image) still beats chance clearly,
     with each modality's own learned codes as the database, and the MMD shrinks during training."""
