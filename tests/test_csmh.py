@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fit_helpers import bits_changed, small_paired
 
 from cmh_core.datasets import make_synthetic
 from cmh_core.experiment import run_experiment
@@ -20,12 +21,7 @@ TUX = {"n_bits": 32, "random_state": 0}
 
 @pytest.fixture(scope="module")
 def small():
-    d = make_synthetic(n=300, d_img=24, d_txt=16, n_labels=6, random_state=4, query_fraction=0.01)
-    return d.image_features, d.text_features, d.labels
-
-
-def _bits_changed(a, b) -> int:
-    return int(sum(np.unpackbits(a.train_codes_[m] ^ b.train_codes_[m]).sum() for m in ("image", "text")))
+    return small_paired(4)
 
 
 # ---------------------------------------------------------------- MMD and similarity vs dense oracles
@@ -110,7 +106,7 @@ def test_too_many_anchors_and_bits_refused(small):
 @pytest.mark.parametrize("switch", [{"mmd": False}, {"conditional": False}])
 def test_switch_changes_training_codes(switch, tux_fitted):
     full, abl = tux_fitted("CSMH", **TUX), tux_fitted("CSMH", **switch, **TUX)
-    changed = _bits_changed(full, abl)
+    changed = bits_changed(full, abl)
     print(f"\nCSMH full vs {switch}: {changed} training bits differ")
     assert changed > 0
 
@@ -120,7 +116,7 @@ def test_diagnostics_match_the_ablation(tux_fitted):
     """``bits_changed_without_mmd_`` is exactly the difference to CSMH(mmd=False) (paired: B is
     shared, so counted once), and training lowers the MMD."""
     full, off = tux_fitted("CSMH", **TUX), tux_fitted("CSMH", mmd=False, **TUX)
-    assert full.bits_changed_without_mmd_ == _bits_changed(full, off) // 2 > 0
+    assert full.bits_changed_without_mmd_ == bits_changed(full, off) // 2 > 0
     assert off.bits_changed_without_mmd_ == 0
     twin = full._without_mmd  # the α = 0 run scripts/ablation_kernel.py scores as CSMH(mmd=False)
     for i, mod in enumerate(("image", "text")):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fit_helpers import bits_changed, small_paired
 
 from cmh_core.datasets import make_synthetic
 from cmh_core.methods._kernel import normalized_labels
@@ -19,12 +20,7 @@ TUX = {"n_bits": 32, "random_state": 0}
 
 @pytest.fixture(scope="module")
 def small():
-    d = make_synthetic(n=300, d_img=24, d_txt=16, n_labels=6, random_state=3, query_fraction=0.01)
-    return d.image_features, d.text_features, d.labels
-
-
-def _bits_changed(a, b) -> int:
-    return int(sum(np.unpackbits(a.train_codes_[m] ^ b.train_codes_[m]).sum() for m in ("image", "text")))
+    return small_paired(3)
 
 
 # ---------------------------------------------------------------- self-expression vs dense oracles
@@ -151,7 +147,7 @@ def test_large_alpha_on_singular_gram_fits(tux):
 )
 def test_self_expression_switch_changes_training_codes(pair, tux_fitted):
     a, b = (tux_fitted("HPsEH", self_expression=p, **TUX) for p in pair)
-    changed = _bits_changed(a, b)
+    changed = bits_changed(a, b)
     print(f"\nHPsEH {pair[0]} vs {pair[1]}: {changed} training bits differ")
     assert changed > 0
 
