@@ -33,6 +33,7 @@ __all__ = [
     "metrics_csv",
     "metrics_json",
     "run_codes",
+    "protocol_codes",
     "codes_npz",
     "model_bytes",
     "faiss_index_bytes",
@@ -154,12 +155,27 @@ def run_codes(run: Run, dataset) -> dict[str, np.ndarray]:
         ``"image_query"``, ``"text_query"`` (n_query, n_bytes) and ``"image_database"``,
         ``"text_database"`` (n_database, n_bytes), uint8 (`retrieval_codes`).
     """
+    return protocol_codes(_need_model(run), dataset, run.protocol, run.unpaired, run.seed)
+
+
+def protocol_codes(model, dataset, protocol: str, unpaired: float, seed: int) -> dict[str, np.ndarray]:
+    """`cmh_core.evaluation.retrieval_codes` of a fitted ``model`` under ``protocol``.
+
+    An unpaired run (``unpaired > 0``) learned its training codes in `cmh_core.datasets.unpair`'s
+    row orders (what `cmh_core.experiment.run_experiment` fitted on, with ``random_state=seed``),
+    so those orders map them back to items.
+
+    Returns
+    -------
+    dict
+        ``"image_query"``, ``"text_query"`` (n_query, n_bytes) and ``"image_database"``,
+        ``"text_database"`` (n_database, n_bytes), packed uint8.
+    """
     from cmh_core.datasets import unpair
     from cmh_core.evaluation import retrieval_codes
 
-    model = _need_model(run)
-    index = unpair(dataset, run.unpaired, random_state=run.seed) if run.unpaired else None
-    return retrieval_codes(model, dataset, run.protocol, train_index=index)
+    index = unpair(dataset, unpaired, random_state=seed) if unpaired else None
+    return retrieval_codes(model, dataset, protocol, train_index=index)
 
 
 def codes_npz(run: Run, dataset, codes: dict[str, np.ndarray] | None = None) -> bytes:

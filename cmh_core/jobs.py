@@ -25,7 +25,6 @@ sleeps that long (cancellable), so a test can act while a short training is stil
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import threading
@@ -35,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cmh_core._workqueue import WorkQueue
 from cmh_core.methods._progress import Progress
 from cmh_core.runcache import RunCache, RunKey, dataset_fingerprint
 
@@ -112,7 +112,7 @@ class Job:
         return (self.finished or time.time()) - self.started
 
 
-class TrainingJobs:
+class TrainingJobs(WorkQueue):
     """The process's background trainings: a FIFO queue, ``max_workers`` at a time, cached.
 
     Parameters
@@ -144,18 +144,11 @@ class TrainingJobs:
         self.max_workers = int(max_workers)
         self.on_done = on_done
         self.trainings = 0  # fits actually started (tests count them)
-        self._lock = threading.Condition()
+        super().__init__([f"cmh-train-{i}" for i in range(self.max_workers)])  # the lock and the FIFO
         self._jobs: dict[str, Job] = {}
-        self._queue: collections.deque[str] = collections.deque()
         self._data: dict[str, tuple[CrossModalDataset, str]] = {}  # job id -> (dataset, fingerprint)
         self._cancel: dict[str, threading.Event] = {}
-        self._closed = False
-        self._workers = [
-            threading.Thread(target=self._work, name=f"cmh-train-{i}", daemon=True)
-            for i in range(self.max_workers)
-        ]
-        for t in self._workers:
-            t.start()
+        self._start()
 
     # ------------------------------------------------------------------ public API
     def submit(self, key: RunKey, owner: str) -> Job:
@@ -231,21 +224,9 @@ class TrainingJobs:
         with self._lock:
             return [j for j in self._jobs.values() if owner is None or owner in j.owners]
 
-    def queue_position(self, job_id: str) -> int:
-        """1 for the next queued job to start, 2 for the one after, ...; 0 when not queued."""
-        with self._lock:
-            try:
-                return self._queue.index(job_id) + 1
-            except ValueError:
-                return 0
-
     def wait(self, job_id: str, timeout: float | None = None) -> Job | None:
         """Block until the job has finished (or ``timeout`` seconds passed); returns it (None if unknown)."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is not None:
-                self._lock.wait_for(lambda: not job.active, timeout)
-            return job
+        return super().wait(job_id, timeout)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued job (dropped at once) or a running one (stops at its next report).
@@ -279,9 +260,7 @@ class TrainingJobs:
                     job.cancel_requested = True
                     self._cancel[job.id].set()
             self._lock.notify_all()
-        if wait:
-            for t in self._workers:
-                t.join(timeout)
+        self._join(wait, timeout)
 
     # ------------------------------------------------------------------ internals
     def _live_job(self, key: RunKey) -> Job | None:
@@ -306,24 +285,25 @@ class TrainingJobs:
         self._cancel.pop(job.id, None)
         self._lock.notify_all()  # wakes `wait` callers (and idle workers, which wait again)
 
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                while not self._queue and not self._closed:
-                    self._lock.wait()
-                if self._closed and not self._queue:
-                    return
-                job = self._jobs[self._queue.popleft()]
-                job.state, job.started = "running", time.time()
-                ds, fp = self._data[job.id]
-                stop = self._cancel[job.id]
-                self.trainings += 1
+    def _item(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def _serve(self, job_id: str) -> Callable[[], None]:
+        job = self._jobs[job_id]  # `WorkQueue._work` holds the lock here
+        job.state, job.started = "running", time.time()
+        ds, fp = self._data[job.id]
+        stop = self._cancel[job.id]
+        self.trainings += 1
+
+        def task() -> None:
             try:
                 self._train(job, ds, fp, stop)
             except Exception as e:  # noqa: BLE001 - a worker must survive any failure of one fit
                 _log.exception("training %s failed", job.key.label())
                 with self._lock:
                     self._finish(job, "failed", f"{type(e).__name__}: {e}")
+
+        return task
 
     def _train(self, job: Job, ds: CrossModalDataset, fp: str, stop: threading.Event) -> None:
         from cmh_core.experiment import run_experiment

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cmh_core._workqueue import WorkQueue
+
 __all__ = ["Layout", "LayoutJobs", "MAX_POINTS", "umap_layout", "run_map_codes"]
 
 _log = logging.getLogger(__name__)
@@ -50,8 +52,8 @@ def umap_layout(codes: np.ndarray, n_bits: int) -> np.ndarray:
 def run_map_codes(ds, key, model) -> dict[str, np.ndarray]:
     """Packed query and database codes of a run (learned protocol), as the Code Map uses them.
 
-    An unpaired run learned its training codes in `cmh_core.datasets.unpair`'s row orders (what
-    `cmh_core.experiment.run_experiment` fitted on), so those orders map them back to items.
+    `cmh_core.exports.protocol_codes` with the protocol fixed to ``"learned"`` (an unpaired run's
+    training rows are rebuilt from ``key.unpaired`` and ``key.seed``).
 
     Returns
     -------
@@ -59,11 +61,9 @@ def run_map_codes(ds, key, model) -> dict[str, np.ndarray]:
         `cmh_core.evaluation.retrieval_codes`'s four arrays, plus ``"map"``: the database codes of
         both modalities stacked, shape ``(2 n_database, n_bytes)`` (images first, then captions).
     """
-    from cmh_core.datasets import unpair
-    from cmh_core.evaluation import retrieval_codes
+    from cmh_core.exports import protocol_codes
 
-    index = unpair(ds, key.unpaired, random_state=key.seed) if key.unpaired else None
-    c = retrieval_codes(model, ds, "learned", train_index=index)
+    c = protocol_codes(model, ds, "learned", key.unpaired, key.seed)
     return {**c, "map": np.concatenate([c["image_database"], c["text_database"]])}
 
 
@@ -103,7 +103,7 @@ class Layout:
         return self.state in _ACTIVE
 
 
-class LayoutJobs:
+class LayoutJobs(WorkQueue):
     """The process's background layouts: one worker thread, a bounded FIFO, a bounded result store.
 
     Parameters
@@ -137,12 +137,9 @@ class LayoutJobs:
         self.max_points, self.max_queued, self.keep = int(max_points), int(max_queued), int(keep)
         self.off, self.nice = off, int(nice)
         self.computed = 0  # layouts actually started (tests count them)
-        self._lock = threading.Condition()
+        super().__init__(["cmh-layout"])  # the lock and the FIFO
         self._layouts: collections.OrderedDict[Hashable, Layout] = collections.OrderedDict()
-        self._queue: collections.deque[Hashable] = collections.deque()
-        self._closed = False
-        self._worker = threading.Thread(target=self._work, name="cmh-layout", daemon=True)
-        self._worker.start()
+        self._start()
 
     # ------------------------------------------------------------------ public API
     def submit(self, key: Hashable, codes: np.ndarray, n_bits: int, owner: str) -> Layout:
@@ -190,14 +187,6 @@ class LayoutJobs:
         with self._lock:
             return self._layouts.get(key)
 
-    def queue_position(self, key: Hashable) -> int:
-        """1 for the next queued layout, 2 for the one after, ...; 0 when not queued."""
-        with self._lock:
-            try:
-                return self._queue.index(key) + 1
-            except ValueError:
-                return 0
-
     def drop(self, key: Hashable, owner: str) -> bool:
         """``owner`` no longer wants ``key``'s layout; with no owner left it is cancelled and forgotten.
 
@@ -224,11 +213,7 @@ class LayoutJobs:
 
     def wait(self, key: Hashable, timeout: float | None = None) -> Layout | None:
         """Block until ``key``'s layout is no longer queued or running (or ``timeout`` s passed)."""
-        with self._lock:
-            lay = self._layouts.get(key)
-            if lay is not None:
-                self._lock.wait_for(lambda: not lay.active, timeout)
-            return lay
+        return super().wait(key, timeout)
 
     def shutdown(self, wait: bool = True, timeout: float | None = 30.0) -> None:
         """Cancel every queued layout and stop the worker (a running fit is discarded when it ends)."""
@@ -239,8 +224,7 @@ class LayoutJobs:
                 lay.state, lay.error, lay.codes = "cancelled", "the server is shutting down", None
             self._queue.clear()
             self._lock.notify_all()
-        if wait:
-            self._worker.join(timeout)
+        self._join(wait, timeout)
 
     # ------------------------------------------------------------------ internals
     def _trim(self) -> None:
@@ -259,31 +243,33 @@ class LayoutJobs:
         except (AttributeError, OSError) as e:  # no per-thread priority here: run at the same one
             _log.info("background layouts keep the server's priority: %s", e)
 
-    def _work(self) -> None:
+    def _item(self, key: Hashable) -> Layout | None:
+        return self._layouts.get(key)
+
+    def _before_work(self) -> None:
         if self.nice > 0:
             self._lower_priority()
-        while True:
-            with self._lock:
-                while not self._queue and not self._closed:
-                    self._lock.wait()
-                if not self._queue:
-                    return
-                lay = self._layouts[self._queue.popleft()]
-                lay.state = "running"
-                codes, lay.codes = lay.codes, None
-                self.computed += 1
-            t0 = time.perf_counter()
-            try:
-                xy = np.asarray(self.layout(codes, lay.n_bits), dtype=np.float32)
-                if xy.shape != (lay.n_points, 2):
-                    raise ValueError(f"the layout gave shape {xy.shape}, expected ({lay.n_points}, 2)")
-                state, error = "done", None
-            except Exception as e:  # noqa: BLE001 - the worker must survive any failure of one layout
-                _log.warning("layout of %s failed: %s", lay.key, e)
-                xy, state, error = None, "failed", f"{type(e).__name__}: {e}"
-            with self._lock:
-                if lay.state == "running":  # else dropped meanwhile: nothing is kept
-                    lay.coords, lay.seconds, lay.error = xy, time.perf_counter() - t0, error
-                    lay.state = state  # last: a reader that sees "done" sees the coordinates too
-                self._trim()
-                self._lock.notify_all()
+
+    def _serve(self, key: Hashable) -> Callable[[], None]:
+        lay = self._layouts[key]  # `WorkQueue._work` holds the lock here
+        lay.state = "running"
+        codes, lay.codes = lay.codes, None
+        self.computed += 1
+        return lambda: self._compute(lay, codes)
+
+    def _compute(self, lay: Layout, codes: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        try:
+            xy = np.asarray(self.layout(codes, lay.n_bits), dtype=np.float32)
+            if xy.shape != (lay.n_points, 2):
+                raise ValueError(f"the layout gave shape {xy.shape}, expected ({lay.n_points}, 2)")
+            state, error = "done", None
+        except Exception as e:  # noqa: BLE001 - the worker must survive any failure of one layout
+            _log.warning("layout of %s failed: %s", lay.key, e)
+            xy, state, error = None, "failed", f"{type(e).__name__}: {e}"
+        with self._lock:
+            if lay.state == "running":  # else dropped meanwhile: nothing is kept
+                lay.coords, lay.seconds, lay.error = xy, time.perf_counter() - t0, error
+                lay.state = state  # last: a reader that sees "done" sees the coordinates too
+            self._trim()
+            self._lock.notify_all()

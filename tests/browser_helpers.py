@@ -11,13 +11,14 @@ Streamlit's own e2e rule: wait for the script run an action triggered to finish
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +114,24 @@ def launch_browser(pw):
 # ---------------------------------------------------------------------------------------------
 # Page helpers
 # ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def app_page(browser, failure_shot: str, viewport: Mapping[str, int] = VIEWPORT) -> Iterator:
+    """A page in a fresh browser context (a new session, no cookies), closed on leaving.
+
+    On an exception inside, the page is saved as screenshot ``failure_shot`` before it propagates.
+    """
+    context = browser.new_context(viewport=dict(viewport))
+    page = context.new_page()
+    page.set_default_timeout(T_ACTION)
+    try:
+        yield page
+    except Exception:
+        screenshot(page, failure_shot)
+        raise
+    finally:
+        context.close()
 
 
 def wait_idle(page, timeout: int = T_ACTION) -> None:

@@ -178,6 +178,7 @@ def test_unpaired_keeps_most_of_paired_map(tux):
 
 
 # ---------------------------------------------------------------- unequal sizes, determinism, errors
+@pytest.mark.slow
 def test_unequal_sizes_train_and_encode(syn):
     X1, X2, Y = syn
     p = np.random.default_rng(3).permutation(len(X2))[:500]
@@ -239,6 +240,7 @@ def test_top_eigenvectors_are_eigs(monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_paired_fit_is_unpaired_fit_with_the_same_labels(syn):
     """Pairing is never used: passing Y as Y_txt gives exactly the paired fit."""
     X1, X2, Y = syn

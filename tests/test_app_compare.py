@@ -250,6 +250,7 @@ def _lookup_script():
     st.write(f"{len(store)} stored")
 
 
+@pytest.mark.slow
 def test_lookup_matches_only_the_same_settings(monkeypatch, tmp_path):
     # a registry of its own: the module's other tests trained grids (RandomCodes on tuxpaint, say)
     # that would rightly be found, so "other dataset" would not be what this test asks

@@ -151,6 +151,7 @@ def test_synthetic_dataset_works_too():
     assert not at.error
 
 
+@pytest.mark.slow
 def test_unpaired_run_pages_rank_the_codes_the_run_was_evaluated_on(tux):
     from cmh_core.experiment import run_experiment
     from ui.runs import codes_for

@@ -29,6 +29,7 @@ def test_no_refused_length_is_offered(dataset):
             assert any(f"{name} refuses" in c.value for c in at.caption), name
 
 
+@pytest.mark.slow
 def test_jspsh_trains_at_the_page_default():
     at = open_page("pages/2_Train.py", None, TIMEOUT, dataset="tuxpaint")
     by_key(at.selectbox, "train_method").set_value("JSPSH").run()

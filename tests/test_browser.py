@@ -22,6 +22,7 @@ from browser_helpers import (  # the server and page helpers, re-exported for be
     T_PAGE,
     VIEWPORT,
     StreamlitServer,
+    app_page,
     assert_no_exception,
     choose_method,
     click_query,
@@ -132,16 +133,8 @@ def full_flow(page, url: str) -> dict[str, float]:
 
 
 def test_user_flow_train_search_code_map(streamlit_server, browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(T_ACTION)
-    try:
+    with app_page(browser, "failure_user_flow") as page:
         full_flow(page, streamlit_server.url)
-    except Exception:
-        screenshot(page, "failure_user_flow")
-        raise
-    finally:
-        context.close()
     assert streamlit_server.proc.poll() is None, "the server died during the flow"
 
 
@@ -183,10 +176,7 @@ def test_two_sessions_never_share_runs_or_selections(streamlit_server, browser):
 
 def test_failures_and_compare_pages_in_the_browser(streamlit_server, browser):
     """Failures (trains the default run itself) and a one-button comparison, seen in Chromium."""
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(T_ACTION)
-    try:
+    with app_page(browser, "failure_failures_compare") as page:
         open_app(page, streamlit_server.url)
         goto_page(page, "Failures")
         page.locator("[data-testid='stMain'] .stPlotlyChart").first.wait_for(timeout=T_PAGE)
@@ -203,8 +193,3 @@ def test_failures_and_compare_pages_in_the_browser(streamlit_server, browser):
         assert page.locator("[data-testid='stMain'] .stPlotlyChart").count() >= 3  # mAP vs bits ×2, PR
         assert "HTML report" in main_text(page)
         screenshot(page, "6_compare")
-    except Exception:
-        screenshot(page, "failure_failures_compare")
-        raise
-    finally:
-        context.close()

@@ -17,6 +17,7 @@ from browser_helpers import (
     T_ACTION,
     T_PAGE,
     VIEWPORT,
+    app_page,
     assert_no_exception,
     choose_method,
     click_query,
@@ -67,10 +68,7 @@ def wait_current(page, label: str) -> None:
 
 
 def test_training_outlives_the_page_and_a_reload_keeps_the_runs(server, browser, cache_dir):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(T_ACTION)
-    try:
+    with app_page(browser, "failure_state_training") as page:
         open_app(page, server.url)
         goto_page(page, "Train")
         press_train(page)  # DCH, 32 bits, seed 0, slowed by the test hook
@@ -100,11 +98,6 @@ def test_training_outlives_the_page_and_a_reload_keeps_the_runs(server, browser,
         assert listed == ["DCH · 32 bits · seed 0", "SCM · 32 bits · seed 0"], listed
         assert trainings(cache_dir) == 2  # nothing retrained by the reload
         screenshot(page, "state_4_after_reload")
-    except Exception:
-        screenshot(page, "failure_state_training")
-        raise
-    finally:
-        context.close()
 
 
 def _views(page) -> dict[str, str]:
@@ -185,10 +178,7 @@ def test_copied_links_reopen_the_same_view_without_training(server, browser, cac
 
 
 def test_back_goes_back_a_page_at_a_time(server, browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(T_ACTION)
-    try:
+    with app_page(browser, "failure_state_back") as page:
         open_app(page, server.url)
         visited = ["Dataset", "Train", "Search", "Failures", "Compare"]
         for label in visited:  # five page changes (each page writes its view into the URL)
@@ -199,8 +189,3 @@ def test_back_goes_back_a_page_at_a_time(server, browser):
             wait_idle(page, T_PAGE)
             assert_no_exception(page, f"Back to {label}")
         screenshot(page, "state_5_back_home")
-    except Exception:
-        screenshot(page, "failure_state_back")
-        raise
-    finally:
-        context.close()

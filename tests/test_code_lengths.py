@@ -21,6 +21,7 @@ def test_every_method_has_a_length_near_32_on_tuxpaint(tux, name):
         assert why is None or ("n_bits" in why and str(b) in why)
 
 
+@pytest.mark.slow
 def test_jspsh_refusal_matches_fit_and_its_offer_trains(tux):
     tr = tux.split.train
     data = (tux.image_features[tr], tux.text_features[tr], tux.labels[tr])

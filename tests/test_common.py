@@ -37,6 +37,18 @@ DEEP = {
     "SDEH": {"n_epochs": 5, "hidden_dim": 32, "device": "cpu"},
 }
 SMALL.update(DEEP)
+#: Methods whose fits on `synthetic_ds` take seconds each on 2 cores (kernel and anchor methods, deep
+#: nets): every check that fits one is marked ``slow`` for them, so the everyday tier keeps the
+#: contract of the others plus every method's fit-free checks; CI runs all (docs/contributing.md).
+HEAVY = {"CSMH", "HPsEH", "JSPSH", "AMSH", "SDEH"}
+
+
+def _fits(names: list[str]) -> list:
+    """``names`` as parameters, those in `HEAVY` marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in names]
+
+
+FITS = _fits(NAMES)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -97,7 +109,7 @@ def test_class_attributes(name):
     assert "References" in (__import__(cls.__module__, fromlist=["x"]).__doc__ or "")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_fit_returns_self_and_keeps_params(name, train):
     m = get_method(name, n_bits=BITS, random_state=0, **DEEP.get(name, {}))
     before = m.get_params()
@@ -115,7 +127,7 @@ def test_not_fitted(name, ds, tmp_path):
 
 
 # ---------------------------------------------------------------- output shape
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 @pytest.mark.parametrize("bits", [16, 32, 20])
 def test_encode_dtype_and_shape(name, bits, ds, train, fitted):
     m = fitted(name, train, n_bits=bits)
@@ -133,7 +145,7 @@ def test_encode_dtype_and_shape(name, bits, ds, train, fitted):
         assert not (m.train_codes_["image"][:, -1] & ((1 << (8 - m.code_length % 8)) - 1)).any()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_encode_rejects_bad_input(name, ds, train, fitted):
     m = fitted(name, train)
     with pytest.raises(ValueError, match="features"):
@@ -227,14 +239,14 @@ def test_bool_is_not_an_integer(train):
                     get_method(name, **{key: True}).fit(*train)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_fitted_attributes_declared(name, train, fitted):
     """``_fitted_attributes`` lists exactly what fit sets, so save/load can check every one."""
     m = fitted(name, train)
     assert {k for k in vars(m) if k.endswith("_") and not k.startswith("_")} == set(m._fitted_attributes)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_max_n_bits_refused_up_front(name, train):
     X1, X2, Y = train
     nf, n = {"image": X1.shape[1], "text": X2.shape[1]}, X1.shape[0]
@@ -263,7 +275,7 @@ def test_unpaired_data_refused(name, train):
 
 
 # ---------------------------------------------------------------- determinism and persistence
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_same_seed_same_codes(name, ds, train, fitted):
     small = SMALL.get(name, {})
     a = fitted(name, train, **small)
@@ -279,7 +291,7 @@ def test_same_seed_same_codes(name, ds, train, fitted):
     assert differs != getattr(METHODS[name], "deterministic", False)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_save_load_round_trip(name, ds, train, tmp_path, fitted):
     m = fitted(name, train, n_bits=20)
     path = m.save(tmp_path / "model")
@@ -294,7 +306,7 @@ def test_save_load_round_trip(name, ds, train, tmp_path, fitted):
             np.testing.assert_array_equal(loaded.train_codes_[mod], m.train_codes_[mod])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_load_refuses_other_method_and_version(name, train, tmp_path, fitted):
     m = fitted(name, train)
     path = m.save(tmp_path / "m.npz")
@@ -322,7 +334,7 @@ def _tamper(path, out, change):
     return out
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_load_refuses_tampered_files(name, train, tmp_path, fitted):
     m = fitted(name, train)
     path = m.save(tmp_path / "m.npz")
@@ -377,7 +389,7 @@ def test_load_refuses_files_that_are_not_models(tmp_path):
 
 
 # ---------------------------------------------------------------- callback, quality, memory
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FITS)
 def test_callback(name, train):
     calls = []
     m = get_method(name, n_bits=BITS, random_state=0, **DEEP.get(name, {}))
@@ -395,7 +407,7 @@ def chance(ds, train, fitted):
     return rep["i2t"]["mAP"], rep["t2i"]["mAP"]
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "RandomCodes"])
+@pytest.mark.parametrize("name", _fits([n for n in NAMES if n != "RandomCodes"]))
 def test_beats_random_codes(name, ds, train, chance, fitted):
     rep = evaluate(fitted(name, train), ds)
     assert rep["i2t"]["mAP"] >= chance[0] + 0.05, (rep["i2t"]["mAP"], chance)
@@ -409,7 +421,12 @@ AT_SCALE = [
 
 
 @pytest.mark.parametrize(
-    ("name", "n"), [(name, 4000 if name in SMALL else 1500) for name in NAMES] + AT_SCALE
+    ("name", "n"),
+    [
+        pytest.param(name, 4000 if name in SMALL else 1500, marks=[pytest.mark.slow] if name in HEAVY else [])
+        for name in NAMES
+    ]
+    + AT_SCALE,
 )
 def test_no_n_by_n_array(name, n):
     """Peak traced memory of fit stays far below one n×n float32 matrix (n = 1,500, d ≤ 40).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fit_helpers import bits_changed, small_paired
 
 from cmh_core.datasets import make_synthetic
 from cmh_core.experiment import run_experiment
@@ -20,12 +21,7 @@ TUX = {"n_bits": 32, "random_state": 0}
 
 @pytest.fixture(scope="module")
 def small():
-    d = make_synthetic(n=300, d_img=24, d_txt=16, n_labels=6, random_state=4, query_fraction=0.01)
-    return d.image_features, d.text_features, d.labels
-
-
-def _bits_changed(a, b) -> int:
-    return int(sum(np.unpackbits(a.train_codes_[m] ^ b.train_codes_[m]).sum() for m in ("image", "text")))
+    return small_paired(4)
 
 
 # ---------------------------------------------------------------- MMD and similarity vs dense oracles
@@ -71,6 +67,7 @@ def test_a_mean_shift_cannot_absorb_the_gaussian_mmd():
 
 
 # ---------------------------------------------------------------- optimisation
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [{}, {"alpha": 50.0}, {"mmd": False}, {"conditional": False}, "unpaired"])
 def test_objective_never_increases(params):
     d = make_synthetic(n=800, d_img=64, d_txt=48, n_labels=10, random_state=0, query_fraction=0.01)
@@ -105,19 +102,21 @@ def test_too_many_anchors_and_bits_refused(small):
 
 
 # ---------------------------------------------------------------- tuxpaint: switches, diagnostics, quality
+@pytest.mark.slow
 @pytest.mark.parametrize("switch", [{"mmd": False}, {"conditional": False}])
 def test_switch_changes_training_codes(switch, tux_fitted):
     full, abl = tux_fitted("CSMH", **TUX), tux_fitted("CSMH", **switch, **TUX)
-    changed = _bits_changed(full, abl)
+    changed = bits_changed(full, abl)
     print(f"\nCSMH full vs {switch}: {changed} training bits differ")
     assert changed > 0
 
 
+@pytest.mark.slow
 def test_diagnostics_match_the_ablation(tux_fitted):
     """``bits_changed_without_mmd_`` is exactly the difference to CSMH(mmd=False) (paired: B is
     shared, so counted once), and training lowers the MMD."""
     full, off = tux_fitted("CSMH", **TUX), tux_fitted("CSMH", mmd=False, **TUX)
-    assert full.bits_changed_without_mmd_ == _bits_changed(full, off) // 2 > 0
+    assert full.bits_changed_without_mmd_ == bits_changed(full, off) // 2 > 0
     assert off.bits_changed_without_mmd_ == 0
     twin = full._without_mmd  # the α = 0 run scripts/ablation_kernel.py scores as CSMH(mmd=False)
     for i, mod in enumerate(("image", "text")):
@@ -128,6 +127,7 @@ def test_diagnostics_match_the_ablation(tux_fitted):
     assert full.mmd_after_ < off.mmd_after_
 
 
+@pytest.mark.slow
 def test_tuxpaint_beats_random_and_cca_itq(tux_report):
     got = tux_report("CSMH", **TUX)
     chance, cca = tux_report("RandomCodes", **TUX), tux_report("CCA-ITQ", **TUX)
@@ -136,6 +136,7 @@ def test_tuxpaint_beats_random_and_cca_itq(tux_report):
         assert got[d]["mAP"] > cca[d]["mAP"], (d, got[d]["mAP"], cca[d]["mAP"])
 
 
+@pytest.mark.slow
 def test_tuxpaint_unpaired(tux, tux_report):
     """Fully unpaired training (every text shuffled away from its image) still beats chance clearly,
     with each modality's own learned codes as the database, and the MMD shrinks during training."""

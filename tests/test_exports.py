@@ -157,6 +157,7 @@ def test_run_codes_for_downloads_are_built_once_per_run_key(run, tux, monkeypatc
     assert np.array_equal(first["text_database"], exports.run_codes(run, tux)["text_database"])
 
 
+@pytest.mark.slow
 @pytest.mark.app
 def test_train_page_offers_every_download_after_training():
     from apptest_helpers import press_train

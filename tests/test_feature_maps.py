@@ -50,6 +50,7 @@ def test_atomic_write_and_corrupt_cache_is_recomputed(cache):
     assert fm._read_cache(cache / "missing.npz", "abc", 3) is None
 
 
+@pytest.mark.slow
 def test_rows_of_no_bundled_image_are_not_found(tux):
     X = tux.image_features[:4].copy()
     X[1] += 1e-3  # an uploaded picture: close to a stored row but not it

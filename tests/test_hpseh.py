@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fit_helpers import bits_changed, small_paired
 
 from cmh_core.datasets import make_synthetic
 from cmh_core.methods._kernel import normalized_labels
@@ -19,12 +20,7 @@ TUX = {"n_bits": 32, "random_state": 0}
 
 @pytest.fixture(scope="module")
 def small():
-    d = make_synthetic(n=300, d_img=24, d_txt=16, n_labels=6, random_state=3, query_fraction=0.01)
-    return d.image_features, d.text_features, d.labels
-
-
-def _bits_changed(a, b) -> int:
-    return int(sum(np.unpackbits(a.train_codes_[m] ^ b.train_codes_[m]).sum() for m in ("image", "text")))
+    return small_paired(3)
 
 
 # ---------------------------------------------------------------- self-expression vs dense oracles
@@ -100,6 +96,7 @@ def test_objective_matches_dense_formula_up_to_a_constant(small):
 
 
 # ---------------------------------------------------------------- optimisation
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [{}, {"self_expression": "labels-only"}, {"self_expression": "off"}])
 def test_objective_never_increases(params):
     d = make_synthetic(n=800, d_img=64, d_txt=48, n_labels=10, random_state=0, query_fraction=0.01)
@@ -133,6 +130,7 @@ def test_bad_switch_and_anchor_counts_refused(small):
         HPsEH(n_bits=40, n_anchors=30).fit(*small)
 
 
+@pytest.mark.slow
 def test_large_alpha_on_singular_gram_fits(tux):
     """Issue 17: α = 3e3 made the ridge λ/α so small that the singular centred float32 Gram (n <= a
     on tuxpaint) failed Cholesky. The ridge is now λ itself, floored at 1e-6 of the Gram's diagonal."""
@@ -143,16 +141,18 @@ def test_large_alpha_on_singular_gram_fits(tux):
 
 
 # ---------------------------------------------------------------- tuxpaint: switches, balance, quality
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "pair", [("data-specific", "labels-only"), ("data-specific", "off"), ("labels-only", "off")]
 )
 def test_self_expression_switch_changes_training_codes(pair, tux_fitted):
     a, b = (tux_fitted("HPsEH", self_expression=p, **TUX) for p in pair)
-    changed = _bits_changed(a, b)
+    changed = bits_changed(a, b)
     print(f"\nHPsEH {pair[0]} vs {pair[1]}: {changed} training bits differ")
     assert changed > 0
 
 
+@pytest.mark.slow
 def test_balanced_terms_give_modality_specific_latents(tux_fitted):
     """The feature part of the V_m-step is no longer 1e-5 of the label part, and V_1 ≠ V_2."""
     m = tux_fitted("HPsEH", **TUX)
@@ -165,6 +165,7 @@ def test_balanced_terms_give_modality_specific_latents(tux_fitted):
     assert m.latent_gap_ > 1e-3  # was 1e-5 at the first proposal's weights
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["data-specific", "off"])
 def test_tuxpaint_beats_random_and_cca_itq(mode, tux_report):
     got = tux_report("HPsEH", self_expression=mode, **TUX)

@@ -29,6 +29,7 @@ def fitted(syn):
 
 
 # ---------------------------------------------------------------- stage 1
+@pytest.mark.slow
 def test_stage1_objective_never_decreases(syn):
     calls = []
     m = JSPSH(n_bits=8, n_iter=8, random_state=1).fit(*syn[1], callback=lambda *a: calls.append(a))
@@ -109,6 +110,7 @@ def test_hamming_ranking_equals_inner_product_ranking(syn, fitted):
     )
 
 
+@pytest.mark.slow
 def test_same_seed_same_codes(syn, fitted):
     ds, train = syn
     again = JSPSH(n_bits=8, random_state=0).fit(*train)

@@ -74,6 +74,7 @@ def test_umap_too_few_points_is_a_clear_error():
         umap_2d(np.eye(6, dtype=np.uint8), n_neighbors=1)
 
 
+@pytest.mark.slow
 def test_umap_hamming_on_200_codes_keeps_clusters_apart():
     # one UMAP test only: its first call compiles numba kernels (~20 s on this machine)
     B, group = _two_clusters(n_per=100, r=32)
