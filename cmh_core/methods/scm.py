@@ -28,8 +28,9 @@ from typing import ClassVar
 import numpy as np
 
 from cmh_core.methods._base import LinearHasher
-from cmh_core.methods._constraints import Interval
+from cmh_core.methods._constraints import Interval, StrOptions
 from cmh_core.methods._linalg import centered_grams, gram, whitened_cross_svd
+from cmh_core.methods._scm_seq import scm_sequential
 
 __all__ = ["SCM", "semantic_cross_matrix"]
 
@@ -105,10 +106,12 @@ class SCM(LinearHasher):
     _parameter_constraints: ClassVar[dict] = {
         **LinearHasher._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="neither")],
+        "variant": [StrOptions({"orth", "seq"})],
     }
     _fitted_attributes: ClassVar[dict[str, str]] = {
         **LinearHasher._fitted_attributes,
         "correlations_": "array(r)",
+        "n_sequential_bits_": "int",
     }
 
     def __init__(
@@ -116,10 +119,12 @@ class SCM(LinearHasher):
         *,
         n_bits: int = 32,
         alpha: float = 0.1,
+        variant: str = "orth",
         random_state: int | np.random.Generator | None = None,
     ):
         self.n_bits = n_bits
         self.alpha = alpha
+        self.variant = variant
         self.random_state = random_state
 
     def max_n_bits(self, n_features: dict[str, int], n_samples: int) -> int:
@@ -133,12 +138,19 @@ class SCM(LinearHasher):
         r = int(self.n_bits)
         # Step 1: centred features, covariances and the semantic cross matrix X1^T S X2
         mu1, mu2, C11, C22, _ = centered_grams(X_img, X_txt, cross=False)  # C_mm = X_mc^T X_mc: (d_m, d_m)
+        self.means_ = {"image": mu1, "text": mu2}
+        if self.variant == "seq":  # bit by bit on the residual target R_t (docs/methods/scm.md)
+            W1, W2, s, n_seq = scm_sequential(
+                X_img, X_txt, Y, mu1, mu2, C11, C22, r, float(self.alpha), callback
+            )
+            self.projections_ = {"image": W1.astype(np.float32), "text": W2.astype(np.float32)}
+            self.correlations_, self.n_sequential_bits_ = s, int(n_seq)
+            return None
         C12 = semantic_cross_matrix(X_img, X_txt, Y, mu1, mu2)  # X1c^T S X2c: (d1, d2)
         # Step 2: generalised eigenproblem as a whitened SVD
         # rank(X1c^T S X2c) <= c (X_mc^T 1 = 0): beyond c bits the full SVD is needed anyway
         W1, W2, s = whitened_cross_svd(C11, C22, C12, r, float(self.alpha), max_rank=Y.shape[1])
-        self.means_ = {"image": mu1, "text": mu2}
         self.projections_ = {"image": W1.astype(np.float32), "text": W2.astype(np.float32)}
-        self.correlations_ = s.astype(np.float64)
+        self.correlations_, self.n_sequential_bits_ = s.astype(np.float64), 0
         callback(1, float(s.sum()))  # objective tr(W1^T X1^T S X2 W2)
         return None
