@@ -70,7 +70,7 @@ def test_seq_matches_the_explicit_residual_algorithm(small):
 
 
 def test_seq_first_bit_is_orth_first_bit_and_later_bits_differ(small):
-    orth = SCM(n_bits=8).fit(*small)
+    orth = SCM(n_bits=8, variant="orth").fit(*small)
     seq = SCM(n_bits=8, variant="seq").fit(*small)
     # R_0 = r S: the first direction is SCM-orth's, its singular value r times as large
     assert _cos(orth.projections_["image"][:, 0], seq.projections_["image"][:, 0]) > 0.999
