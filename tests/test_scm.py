@@ -115,3 +115,34 @@ def test_seq_beats_random_codes_on_tuxpaint(tux, bits):
     for d in ("i2t", "t2i"):
         floor = float(np.mean([x[d]["mAP"] for x in rand]))
         assert rep[d]["mAP"] >= floor + 0.10, (d, rep[d]["mAP"], floor)
+
+
+def test_seq_falls_back_to_cca_when_a_residual_step_raises_the_objective(small, monkeypatch):
+    """The reference code's rule: stop at the first bit whose top singular value grew; CCA fills the rest.
+
+    It never fired on the bundled data, so the rise is forced: the 4th core SVD reports a larger value.
+    """
+    from cmh_core.methods import _scm_seq
+    from cmh_core.methods._linalg import centered_grams, whitened_cross_svd
+
+    plain = SCM(n_bits=8, variant="seq").fit(*small)
+    real_svd, calls = linalg.svd, []
+
+    def svd(M, *args, **kwargs):
+        U, S, Vt = real_svd(M, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 4:
+            S = S.copy()
+            S[0] = 1e12
+        return U, S, Vt
+
+    monkeypatch.setattr(_scm_seq.linalg, "svd", svd)
+    m = SCM(n_bits=8, variant="seq").fit(*small)
+    monkeypatch.undo()
+    assert m.n_sequential_bits_ == 3
+    np.testing.assert_allclose(m.projections_["image"][:, :3], plain.projections_["image"][:, :3], rtol=1e-5)
+    _, _, C11, C22, C12 = centered_grams(*small[:2])
+    W1, W2, s = whitened_cross_svd(C11, C22, C12, 8, m.alpha)
+    np.testing.assert_allclose(m.projections_["image"][:, 3:], W1[:, 3:], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(m.projections_["text"][:, 3:], W2[:, 3:], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(m.correlations_[3:], s[3:], rtol=1e-4)  # float32 cross Gram vs float64
