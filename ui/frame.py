@@ -58,11 +58,14 @@ def page_frame(page: str, title: str, intro: str) -> None:
     st.write(intro)
     from ui.data import dataset_names, get_dataset
     from ui.glossary import glossary_sidebar
-    from ui.state import pop_notices
+    from ui.state import DATASET, DEFAULT_BITS, pop_notices
     from ui.training import collect, linked_run_question, sidebar_trainings
     from ui.view import begin, sync, view_params
+    from ui.warmup import start
 
     begin(page, dataset_names(), get_dataset)
+    # once per server: methods, numba kernels, chance level and umap load in the background (ui/warmup.py)
+    start(st.session_state.get(DATASET) or dataset_names()[0], DEFAULT_BITS)
     collect()  # a training of this session that finished meanwhile becomes current before the links
     with st.sidebar:
         st.html(_REPLACE_QUERY_CHANGES, unsafe_allow_javascript=True, width=1)

@@ -10,14 +10,16 @@ Stop cancels a job; the queue position shows while it waits for the worker.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from cmh_core import plotting
-from cmh_core.experiment import Run
-from cmh_core.jobs import Job, Progress
 from ui.registry import registry
 from ui.state import ASK, JOBS, RunKey, apply, notice
+
+if TYPE_CHECKING:  # cmh_core.jobs imports every method (scikit-learn): not on a page's first draw
+    from cmh_core.experiment import Run
+    from cmh_core.jobs import Job, Progress
 
 __all__ = [
     "submit",
@@ -129,6 +131,8 @@ def _job_row(job: Job, with_curve: bool) -> None:
         help="Cancel this training (nothing is kept); a queued one is dropped.",
     )
     if with_curve and len(job.history) > 1:
+        from cmh_core import plotting
+
         st.plotly_chart(plotting.objective_figure([list(h) for h in job.history]), key=f"live_{job.id}")
 
 
