@@ -124,10 +124,13 @@ def train_from_form(dataset: str, method: str, choice: dict[str, Any]) -> None:
     """Queue the form's choice as a background training of this session (`ui.training.submit`).
 
     It becomes the current run when done, on whichever page the session is then; a run the
-    server has already trained becomes current at once. A refused setting is shown on the page.
+    server has already trained becomes current at once. A training expected to be quick is
+    waited for here, a few seconds at most (`ui.training.wait_briefly`). A refused setting is
+    shown on the page.
     """
     from cmh_core.methods import METHODS
-    from ui.training import collect, submit
+    from ui.runs import expected_seconds
+    from ui.training import QUICK_S, collect, submit, wait_briefly
 
     try:
         key = RunKey.make(
@@ -137,6 +140,8 @@ def train_from_form(dataset: str, method: str, choice: dict[str, Any]) -> None:
         st.error(f"{METHODS[method].name} could not be trained: {e}")
         return
     job = submit(key)
-    if not job.active:  # served from the registry: current now, page redrawn around it
+    if job.active and expected_seconds(key) <= QUICK_S:
+        wait_briefly(job, f"Training {key.label()}:")
+    if not job.active:  # trained just now or served from the registry: current now, page redrawn
         collect()
         st.rerun()

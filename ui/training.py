@@ -26,12 +26,14 @@ __all__ = [
     "collect",
     "pending",
     "wait_here",
+    "wait_briefly",
     "training_panel",
     "sidebar_trainings",
     "linked_run_question",
 ]
 
 POLL_S = 1.0  # how often a page looks at its running jobs
+QUICK_S = 3.0  # a training expected to take at most this long is waited for in the press's own run
 
 
 def _token() -> str:
@@ -42,6 +44,12 @@ def _token() -> str:
 
 def submit(key: RunKey) -> Job:
     """Ask the server to train ``key`` for this session (a cached run comes back "done" at once)."""
+    from ui.warmup import limit_blas_threads
+
+    try:
+        limit_blas_threads()  # before the first fit of the process (ui/warmup.py says why); once
+    except ValueError as e:  # a bad CMH_BLAS_THREADS: train with OpenBLAS's own threads, say why
+        notice(str(e))
     job = registry().jobs.submit(key, owner=_token())
     st.session_state[JOBS] = [*[j for j in st.session_state.get(JOBS, []) if j != job.id], job.id]
     return job
@@ -112,6 +120,27 @@ def wait_here(key: RunKey, text: str) -> Run:
     if job.state != "done" or job.run is None:
         raise ValueError(job.error or f"the training of {key.label()} was stopped")
     return job.run
+
+
+def wait_briefly(job: Job, text: str, limit_s: float = QUICK_S) -> bool:
+    """Wait under a progress bar, at most ``limit_s`` seconds, for a job the user just asked for.
+
+    A quick training (DCH takes about a second) then ends in the run that started it: no
+    `POLL_S` wait for the fragment to notice it, and no extra rerun. A job still running after
+    ``limit_s`` goes on in the background under `training_panel`.
+
+    Returns
+    -------
+    bool
+        True when the job finished (done, failed or stopped) within ``limit_s``.
+    """
+    bar = st.progress(0.0, text=text)
+    end = time.monotonic() + float(limit_s)
+    while job.active and time.monotonic() < end:
+        bar.progress(_fraction(job.progress), text=f"{text} {_status(job)}")
+        time.sleep(0.05)
+    bar.empty()
+    return not job.active
 
 
 def _stop(job_id: str) -> None:

@@ -3,17 +3,21 @@
 `start` runs once per server process, from the first page drawn (`ui.frame.page_frame`), in a
 daemon thread. The page does not wait for it: Home needs none of this (docs/performance.md,
 "Warm start and background work"). The thread waits until that page is drawn (`page_drawn`, at
-the end of every page script) or `FIRST_DRAW_S` seconds, then, in order, it
+the end of Home and below the Train page's form) or `FIRST_DRAW_S` seconds, then, in order, it
 
-1. limits BLAS (OpenBLAS) to ``CMH_BLAS_THREADS`` threads, 1 by default. The server shares its
+1. limits BLAS (OpenBLAS) to ``CMH_BLAS_THREADS`` threads, 1 by default (`limit_blas_threads`;
+   `ui.training.submit` does it too, so no training starts before it). The server shares its
    cores with the page threads, the background UMAP and, on a laptop, the browser. On the 2-core
    machine OpenBLAS's two-thread Cholesky of DCH's 1791 x 1791 Gram matrix took 5 s against 0.17 s
    on one thread (docs/performance.md). ``CMH_BLAS_THREADS=0`` leaves OpenBLAS as it is;
 2. imports the methods (scikit-learn) and the modules the Train, Search and Code Map pages use;
 3. computes the chance level of the session's dataset at the default code length. This is the
    same RandomCodes evaluation the Train page shows (`ui.runs.chance_level`). It is the first
-   evaluation in the process, so it also loads the numba kernels of the evaluation;
-4. imports umap-learn, which the background UMAP of the first training needs.
+   evaluation in the process, so it also loads the numba kernels of the evaluation.
+
+umap-learn is not imported here: its import holds the GIL for seconds, and a user who presses
+Train at once would wait for it. The background UMAP (`cmh_core.layouts`, a lower-priority
+thread) imports it after the first training instead.
 
 Every step's wall-clock seconds are kept in `steps`.
 """
@@ -26,10 +30,22 @@ import os
 import threading
 import time
 
-__all__ = ["BLAS_ENV", "PAGE_MODULES", "limit_blas_threads", "page_drawn", "start", "steps", "done"]
+__all__ = [
+    "BLAS_ENV",
+    "WARMUP_ENV",
+    "PAGE_MODULES",
+    "limit_blas_threads",
+    "page_drawn",
+    "run",
+    "start",
+    "steps",
+    "done",
+]
 
 _log = logging.getLogger(__name__)
 
+#: ``CMH_WARMUP=0`` switches the warm-up off (the test suite: AppTest runs pages in its own process).
+WARMUP_ENV = "CMH_WARMUP"
 #: Environment variable: BLAS threads of the server (default 1; 0 leaves OpenBLAS's own choice).
 BLAS_ENV = "CMH_BLAS_THREADS"
 #: What the pages after Home import: the methods (scikit-learn) first, as the Train page needs them.
@@ -41,6 +57,8 @@ PAGE_MODULES = (
     "ui.exports",
     "ui.search",
     "ui.codemap",
+    "pandas",  # st.dataframe (the Train page's run list) converts through pandas and pyarrow
+    "pyarrow",
 )
 
 steps: dict[str, float] = {}  # step -> wall-clock seconds, in the order run
@@ -50,10 +68,14 @@ _drawn = threading.Event()
 _started = False
 _lock = threading.Lock()
 _limits = None  # the threadpoolctl limiter, kept alive for the life of the process
+_UNSET = object()
+_blas: object = _UNSET  # what limit_blas_threads set (an int or None), once
 
 
 def limit_blas_threads(n: int | None = None) -> int | None:
-    """Limit the BLAS libraries numpy and scipy loaded to ``n`` threads (``$CMH_BLAS_THREADS``, 1).
+    """Limit the BLAS libraries numpy and scipy load to ``n`` threads (``$CMH_BLAS_THREADS``, 1).
+
+    Once per process: later calls change nothing and return the limit set first.
 
     Returns
     -------
@@ -65,6 +87,15 @@ def limit_blas_threads(n: int | None = None) -> int | None:
     ValueError
         ``$CMH_BLAS_THREADS`` is not a whole number >= 0.
     """
+    global _blas
+    with _lock:
+        if _blas is not _UNSET:
+            return _blas
+        _blas = _limit(n)
+        return _blas
+
+
+def _limit(n: int | None) -> int | None:
     global _limits
     if n is None:
         raw = os.environ.get(BLAS_ENV, "1").strip() or "1"
@@ -98,19 +129,24 @@ def page_drawn() -> None:
     _drawn.set()
 
 
-def _warm(dataset: str, n_bits: int) -> None:
+def run(dataset: str, n_bits: int, modules: tuple[str, ...] = PAGE_MODULES) -> dict[str, float]:
+    """The warm-up's steps, in this thread (`start` runs them in the background). Returns `steps`."""
     from ui.runs import chance_level
 
+    _step("BLAS threads", limit_blas_threads)
+    for name in modules:
+        _step(f"import {name}", lambda name=name: importlib.import_module(name))
+    _step(f"chance level {dataset} {n_bits} bits", lambda: chance_level(dataset, n_bits))
+    return steps
+
+
+def _warm(dataset: str, n_bits: int) -> None:
     # The first page's own run comes first: both threads share the GIL and 2 cores, and the
     # warm-up needs ~3 s of CPU. A page that stops early never calls page_drawn: then wait at most
     # FIRST_DRAW_S.
     _drawn.wait(FIRST_DRAW_S)
     try:
-        _step("BLAS threads", limit_blas_threads)
-        for name in PAGE_MODULES:
-            _step(f"import {name}", lambda name=name: importlib.import_module(name))
-        _step(f"chance level {dataset} {n_bits} bits", lambda: chance_level(dataset, n_bits))
-        _step("import umap", lambda: importlib.import_module("umap"))
+        run(dataset, n_bits)
     finally:
         done.set()
 
@@ -128,11 +164,11 @@ def start(dataset: str, n_bits: int) -> bool:
     Returns
     -------
     bool
-        True if this call started it.
+        True if this call started it; False when one was started before or ``CMH_WARMUP=0``.
     """
     global _started
     with _lock:
-        if _started:
+        if _started or os.environ.get(WARMUP_ENV, "1") == "0":
             return False
         _started = True
     threading.Thread(target=_warm, args=(dataset, int(n_bits)), name="cmh-warmup", daemon=True).start()
