@@ -189,8 +189,9 @@ def _bucket_view(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -
         f"{len(bk['ids'])} distinct codes for {2 * len(ds.split.database)} items ({n_img} image codes, "
         f"{len(bk['ids']) - n_img} caption codes); each marker is one code, its area the number of items "
         f"that share it, its colour the label most of them carry. The largest holds {bk['count'][big]} "
-        f"{bk['modality'][big]} items (mostly {bk['majority'][big]}). Click a marker to list "
-        "its items (Lasso or Box Select in the toolbar for several)" + (f"; the star is the current query ({star[1]})." if star else ".")
+        f"{bk['modality'][big]} items (mostly {bk['majority'][big]}). Click a marker to list its items "
+        "(Lasso or Box Select in the toolbar for several)"
+        + (f"; the star is the current query ({star[1]})." if star else ".")
     )
     return fig, bk
 
