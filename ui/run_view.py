@@ -129,8 +129,8 @@ def train_from_form(dataset: str, method: str, choice: dict[str, Any]) -> None:
     shown on the page.
     """
     from cmh_core.methods import METHODS
+    from ui import training
     from ui.runs import expected_seconds
-    from ui.training import QUICK_S, collect, submit, wait_briefly
 
     try:
         key = RunKey.make(
@@ -139,9 +139,9 @@ def train_from_form(dataset: str, method: str, choice: dict[str, Any]) -> None:
     except ValueError as e:
         st.error(f"{METHODS[method].name} could not be trained: {e}")
         return
-    job = submit(key)
-    if job.active and expected_seconds(key) <= QUICK_S:
-        wait_briefly(job, f"Training {key.label()}:")
+    job = training.submit(key)
+    if job.active and expected_seconds(key) <= training.QUICK_S:
+        training.wait_briefly(job, f"Training {key.label()}:")
     if not job.active:  # trained just now or served from the registry: current now, page redrawn
-        collect()
+        training.collect()
         st.rerun()

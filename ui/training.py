@@ -122,8 +122,8 @@ def wait_here(key: RunKey, text: str) -> Run:
     return job.run
 
 
-def wait_briefly(job: Job, text: str, limit_s: float = QUICK_S) -> bool:
-    """Wait under a progress bar, at most ``limit_s`` seconds, for a job the user just asked for.
+def wait_briefly(job: Job, text: str, limit_s: float | None = None) -> bool:
+    """Wait under a progress bar, at most ``limit_s`` seconds (`QUICK_S`), for a job the user just asked for.
 
     A quick training (DCH takes about a second) then ends in the run that started it: no
     `POLL_S` wait for the fragment to notice it, and no extra rerun. A job still running after
@@ -135,7 +135,7 @@ def wait_briefly(job: Job, text: str, limit_s: float = QUICK_S) -> bool:
         True when the job finished (done, failed or stopped) within ``limit_s``.
     """
     bar = st.progress(0.0, text=text)
-    end = time.monotonic() + float(limit_s)
+    end = time.monotonic() + float(QUICK_S if limit_s is None else limit_s)
     while job.active and time.monotonic() < end:
         bar.progress(_fraction(job.progress), text=f"{text} {_status(job)}")
         time.sleep(0.05)
