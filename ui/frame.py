@@ -93,7 +93,7 @@ def page_frame(page: str, title: str, intro: str) -> None:
     from ui.warmup import start
 
     begin(page, dataset_names(), get_dataset)
-    # once per server: methods, numba kernels, chance level and umap load in the background (ui/warmup.py)
+    # once per server, in the background: BLAS limit, methods, numba kernels, chance level (ui/warmup.py)
     start(st.session_state.get(DATASET) or dataset_names()[0], DEFAULT_BITS)
     collect()  # a training of this session that finished meanwhile becomes current before the links
     with st.sidebar:

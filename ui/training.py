@@ -125,9 +125,9 @@ def wait_here(key: RunKey, text: str) -> Run:
 def wait_briefly(job: Job, text: str, limit_s: float | None = None) -> bool:
     """Wait under a progress bar, at most ``limit_s`` seconds (`QUICK_S`), for a job the user just asked for.
 
-    A quick training (DCH takes about a second) then ends in the run that started it: no
-    `POLL_S` wait for the fragment to notice it, and no extra rerun. A job still running after
-    ``limit_s`` goes on in the background under `training_panel`.
+    A quick training (DCH takes about a second) then ends in the run that started it, without
+    waiting up to `POLL_S` for the fragment to notice it. A job still running after ``limit_s``
+    goes on in the background under `training_panel`.
 
     Returns
     -------
@@ -136,8 +136,12 @@ def wait_briefly(job: Job, text: str, limit_s: float | None = None) -> bool:
     """
     bar = st.progress(0.0, text=text)
     end = time.monotonic() + float(QUICK_S if limit_s is None else limit_s)
+    shown = None
     while job.active and time.monotonic() < end:
-        bar.progress(_fraction(job.progress), text=f"{text} {_status(job)}")
+        now = (_fraction(job.progress), f"{text} {_status(job)}")
+        if now != shown:  # send the bar only when it changes (the loop looks 20 times a second)
+            bar.progress(now[0], text=now[1])
+            shown = now
         time.sleep(0.05)
     bar.empty()
     return not job.active
