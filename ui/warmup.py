@@ -10,10 +10,12 @@ the end of Home and below the Train page's form) or `FIRST_DRAW_S` seconds, then
    cores with the page threads, the background UMAP and, on a laptop, the browser. On the 2-core
    machine OpenBLAS's two-thread Cholesky of DCH's 1791 x 1791 Gram matrix took 5 s against 0.17 s
    on one thread (docs/performance.md). ``CMH_BLAS_THREADS=0`` leaves OpenBLAS as it is;
-2. imports the methods (scikit-learn) and the modules the Train, Search and Code Map pages use;
+2. imports the methods (scikit-learn);
 3. computes the chance level of the session's dataset at the default code length. This is the
    same RandomCodes evaluation the Train page shows (`ui.runs.chance_level`). It is the first
-   evaluation in the process, so it also loads the numba kernels of the evaluation.
+   evaluation in the process, so it also loads the numba kernels of the evaluation;
+4. imports the modules the Train, Search and Code Map pages use (pandas and pyarrow last: only
+   the run list's `st.dataframe` needs them).
 
 umap-learn is not imported here: its import holds the GIL for seconds, and a user who presses
 Train at once would wait for it. The background UMAP (`cmh_core.layouts`, a lower-priority
@@ -134,9 +136,11 @@ def run(dataset: str, n_bits: int, modules: tuple[str, ...] = PAGE_MODULES) -> d
     from ui.runs import chance_level
 
     _step("BLAS threads", limit_blas_threads)
-    for name in modules:
+    for name in modules[:1]:  # the methods: what a training and the chance level need first
         _step(f"import {name}", lambda name=name: importlib.import_module(name))
     _step(f"chance level {dataset} {n_bits} bits", lambda: chance_level(dataset, n_bits))
+    for name in modules[1:]:
+        _step(f"import {name}", lambda name=name: importlib.import_module(name))
     return steps
 
 
