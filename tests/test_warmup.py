@@ -32,12 +32,12 @@ sys.path.insert(0, {root!r})
 from threadpoolctl import threadpool_info
 from cmh_core.datasets import load_dataset
 from cmh_core.experiment import run_experiment
-import ui.runs, ui.warmup
+import ui.chance, ui.warmup
 steps = ui.warmup.run("tuxpaint", 32, modules=("cmh_core.methods",))
 blas = sorted({{i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}})
 direct = run_experiment(load_dataset("tuxpaint"), "RandomCodes", n_bits=32, seed=0)
 print("RESULT", json.dumps({{"steps": list(steps), "blas": blas, "again": ui.warmup.limit_blas_threads(3),
-    "chance": ui.runs._CHANCE[("tuxpaint", 32, 0)], "direct": [direct.map_i2t, direct.map_t2i]}}))
+    "chance": ui.chance._CHANCE[("tuxpaint", 32, 0)], "direct": [direct.map_i2t, direct.map_t2i]}}))
 """
 
 

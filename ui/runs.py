@@ -9,7 +9,6 @@ current run opens the default run (DCH, 32 bits, seed 0), from the registry when
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -27,7 +26,6 @@ __all__ = [
     "expected_seconds",
     "codes_for",
     "chance_maps",
-    "chance_level",
     "code_diagnostics",
     "map_coords",
     "map_codes",
@@ -118,33 +116,11 @@ def codes_for(key: RunKey, run: Run) -> dict[str, np.ndarray]:
     return _codes(key, run.model)
 
 
-_CHANCE: dict[tuple[str, int, int], dict[str, float]] = {}  # the server's chance levels, see chance_level
-_CHANCE_LOCK = threading.Lock()
-_CHANCE_KEEP = 64
-
-
-def chance_level(dataset: str, n_bits: int, seed: int = 0) -> dict[str, float]:
-    """mAP of RandomCodes at ``n_bits`` on ``dataset``, computed once per server process.
-
-    Any thread may call it: the warm-up (`ui.warmup`) computes the default one before a page asks
-    for it. The lock means a page that asks while the warm-up computes waits for that result and
-    does not compute it a second time.
-    """
-    from cmh_core.experiment import run_experiment
-
-    slot = (str(dataset), int(n_bits), int(seed))
-    with _CHANCE_LOCK:
-        if slot not in _CHANCE:
-            run = run_experiment(get_dataset(dataset), "RandomCodes", n_bits=int(n_bits), seed=int(seed))
-            _CHANCE[slot] = {"i2t": run.map_i2t, "t2i": run.map_t2i}
-            while len(_CHANCE) > _CHANCE_KEEP:
-                del _CHANCE[next(iter(_CHANCE))]
-        return _CHANCE[slot]
-
-
 @st.cache_data(max_entries=16, show_spinner="Computing the chance level (RandomCodes)…")
 def chance_maps(dataset: str, n_bits: int, seed: int = 0) -> dict[str, float]:
-    """mAP of RandomCodes at the same code length: the chance line of the Train page (`chance_level`)."""
+    """mAP of RandomCodes at the same code length: the chance line of the Train page."""
+    from ui.chance import chance_level  # once per server; the warm-up computes the default one
+
     return dict(chance_level(dataset, n_bits, seed))
 
 

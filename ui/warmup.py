@@ -12,7 +12,7 @@ the end of Home and below the Train page's form) or `FIRST_DRAW_S` seconds, then
    on one thread (docs/performance.md). ``CMH_BLAS_THREADS=0`` leaves OpenBLAS as it is;
 2. imports the methods (scikit-learn);
 3. computes the chance level of the session's dataset at the default code length. This is the
-   same RandomCodes evaluation the Train page shows (`ui.runs.chance_level`). It is the first
+   same RandomCodes evaluation the Train page shows (`ui.chance.chance_level`). It is the first
    evaluation in the process, so it also loads the numba kernels of the evaluation;
 4. imports the modules the Train, Search and Code Map pages use (pandas and pyarrow last: only
    the run list's `st.dataframe` needs them).
@@ -133,7 +133,7 @@ def page_drawn() -> None:
 
 def run(dataset: str, n_bits: int, modules: tuple[str, ...] = PAGE_MODULES) -> dict[str, float]:
     """The warm-up's steps, in this thread (`start` runs them in the background). Returns `steps`."""
-    from ui.runs import chance_level
+    from ui.chance import chance_level
 
     _step("BLAS threads", limit_blas_threads)
     for name in modules[:1]:  # the methods: what a training and the chance level need first
