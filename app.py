@@ -19,6 +19,7 @@ from ui.multilingual import home_language_example  # noqa: E402
 from ui.results import differing_bits  # noqa: E402
 from ui.runs import current_run, demo_example, missing_example_reason  # noqa: E402
 from ui.view import view_params  # noqa: E402
+from ui.warmup import page_drawn  # noqa: E402
 
 ds = dataset_or_stop()
 name = ds.name
@@ -70,3 +71,4 @@ else:
     st.write("No run yet: train one on the Train page (Search and Code Map train DCH if you go there first).")
 for path, label, icon, page in PAGES[1:]:
     st.page_link(path, label=label, icon=icon, query_params=view_params(page))
+page_drawn()  # the server's warm-up (ui/warmup.py) may begin now: Home did not wait for it

@@ -18,6 +18,7 @@ from ui.multilingual import text_features_control
 from ui.run_view import runs_table, show_run, train_from_form
 from ui.runs import current_run
 from ui.training import pending, training_panel
+from ui.warmup import page_drawn
 from ui.widgets import method_card, method_picker, training_form
 
 ds = dataset_or_stop()
@@ -28,6 +29,7 @@ choice = training_form(name, ds)
 if choice is not None:
     train_from_form(ds.name, name, choice)  # in the background; current when done
 training_panel()  # this session's trainings: progress, queue, Stop (reattaches after a page change)
+page_drawn()  # the server's warm-up may begin (ui/warmup.py)
 
 found = current_run(ds.name)
 if found is None:

@@ -7,8 +7,8 @@ page_frame(
     "Code Map",
     "Each dot is one binary code: rings are images, diamonds captions. Codes that are close in "
     "Hamming distance land close together. PCA is drawn at once; UMAP with the Hamming metric keeps "
-    "neighbourhoods better and replaces it by itself once computed in the background. Select points "
-    "with the lasso or box to see the items below.",
+    "neighbourhoods better and replaces it by itself once computed in the background. Click a dot "
+    "to see its items below; for several, pick Lasso or Box Select in the chart's toolbar.",
 )
 
 import streamlit as st

@@ -242,8 +242,15 @@ def wait_trained(page) -> None:
 
 
 def lasso(page, chart) -> None:
-    """Draw a closed lasso over the middle of a Plotly chart with real mouse moves."""
+    """Pick the chart's Lasso Select tool, then draw a closed lasso over the middle with real mouse moves.
+
+    The Code Map opens in zoom mode, where a click selects one marker (docs/app.md).
+    """
     chart.scroll_into_view_if_needed()
+    tool = chart.locator(".modebar-btn[data-val='lasso']").first
+    if tool.count():
+        chart.hover()  # plotly shows its toolbar on hover
+        tool.click()
     drag = chart.locator(".nsewdrag").first  # Plotly's drag layer = the plot area
     box = drag.bounding_box()
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]

@@ -34,6 +34,8 @@ def _run_cache(tmp_path_factory, _feature_map_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CMH_CACHE_DIR", str(root))
         mp.setenv("CMH_BACKGROUND_UMAP", "0")  # no test pays for a real UMAP; test_umap_background stubs it
+        mp.setenv("CMH_WARMUP", "0")  # nor for the app's warm-up thread (ui/warmup.py; test_warmup runs it)
+        mp.setenv("CMH_BLAS_THREADS", "0")  # the app keeps OpenBLAS's threads here, as the library tests do
         yield
 
 

@@ -105,7 +105,7 @@ def test_url_choice_retrains_and_sessions_do_not_share_runs(trained):
 def test_code_map_opens_with_a_trained_run(trained):
     at = _open("pages/4_Code_Map.py", trained)
     assert any("PCA of 1260 codes" in c.value for c in at.caption)
-    assert any("Draw a lasso" in i.value for i in at.info)  # nothing selected yet
+    assert any("Click a dot to see its items" in i.value for i in at.info)  # nothing selected yet
     _by_key(at.button_group, "map_show").set_value("items").run()  # every item, not one dot per code
     # a selection event as Streamlit delivers it (set through the chart key, read dict-style)
     i, j = (int(x) for x in load_dataset("tuxpaint").split.database[:2])

@@ -1,8 +1,11 @@
-"""Code Map in a real browser: one marker per distinct code, and hovering one shows its thumbnails.
+"""Code Map in a real browser: one marker per distinct code, hovering one shows its thumbnails, and
+clicking it lists its items.
 
 DCH at 32 bits on tuxpaint (the default run a fresh session's Code Map trains) collapses many items
 onto one code; each marker is one code of one modality, and hovering it lists up to 8 pictures and
-captions, then "+N more" (`ui/bucket_tips.py`: plotly's hover label cannot show images).
+captions, then "+N more" (`ui/bucket_tips.py`: plotly's hover label cannot show images). One click
+on a marker fills the gallery with that code's items (docs/app.md: the map opens in zoom mode,
+where Streamlit turns a click into a selection).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def _distinct(tux, tux_fitted) -> tuple[int, int]:
     return tuple(len(np.unique(c[f"{m}_database"], axis=0)) for m in ("image", "text"))
 
 
-def test_code_map_markers_are_the_distinct_codes_and_hover_shows_thumbnails(
+def test_code_map_markers_are_the_distinct_codes_hover_shows_thumbnails_click_selects(
     tux, tux_fitted, browser, streamlit_server
 ):
     n_img, n_txt = _distinct(tux, tux_fitted)
@@ -79,6 +82,19 @@ def test_code_map_markers_are_the_distinct_codes_and_hover_shows_thumbnails(
         page.screenshot(path=str(SHOTS / "code_map_hover.png"))
         page.mouse.move(5, 5)  # leaving the marker hides the panel
         page.wait_for_selector(PANEL, state="hidden", timeout=T_PAGE // 4)
+        # one click on the marker (the panel over it takes no pointer events) lists its whole bucket
+        modality = re.match(r"\d+ (image|text) codes?", head).group(1)
+        n_images = page.locator("[data-testid='stMain'] [data-testid='stImage']").count()
+        page.mouse.click(x, y)
+        wait_idle(page)
+        page.locator(SELECTION).first.wait_for(timeout=T_PAGE // 4)
+        n_img = count if modality == "image" else 0
+        want = f"Selection: {count} codes ({n_img} images, {count - n_img} captions)"
+        assert page.locator(SELECTION).first.inner_text() == want
+        shown = page.locator("[data-testid='stMain'] [data-testid='stImage']").count() - n_images
+        assert shown == min(count, 48)  # the gallery: one card (with its picture) per item
+        page.locator(SELECTION).first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "code_map_click.png"))
         # the panel leaves selecting alone, and a selection survives recolouring
         chart = page.locator("[data-testid='stMain'] .stPlotlyChart").first
         for _attempt in range(2):  # plotly's lasso is timing sensitive under load (plotly.js#6898)

@@ -114,7 +114,7 @@ def test_code_map_one_trace_per_colour_with_ids_and_a_line_trace():
         for pid, idx, x in zip(t.ids, t.customdata, t.x, strict=True):
             assert ids[idx] == pid and x == coords[idx, 0]
         assert {s for s in t.marker.symbol} <= {"circle-open", "diamond"}  # images as rings
-    assert fig.layout.dragmode == "lasso"
+    assert fig.layout.dragmode == "zoom"  # a click selects a marker (Streamlit: not in lasso mode)
     assert len(P.code_map_figure(coords, ids, colour, symbol, hover).data) == 3  # no pairs: no line trace
 
 

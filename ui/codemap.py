@@ -189,8 +189,9 @@ def _bucket_view(ds: CrossModalDataset, key: RunKey, run: Run, xy: np.ndarray) -
         f"{len(bk['ids'])} distinct codes for {2 * len(ds.split.database)} items ({n_img} image codes, "
         f"{len(bk['ids']) - n_img} caption codes); each marker is one code, its area the number of items "
         f"that share it, its colour the label most of them carry. The largest holds {bk['count'][big]} "
-        f"{bk['modality'][big]} items (mostly {bk['majority'][big]}). Click or lasso markers to list "
-        "their items" + (f"; the star is the current query ({star[1]})." if star else ".")
+        f"{bk['modality'][big]} items (mostly {bk['majority'][big]}). Click a marker to list its items "
+        "(Lasso or Box Select in the toolbar for several)"
+        + (f"; the star is the current query ({star[1]})." if star else ".")
     )
     return fig, bk
 
@@ -241,7 +242,10 @@ def code_map(ds: CrossModalDataset, key: RunKey, run: Run) -> None:
         picked = ", ".join(f"“{plain_markdown(names[i])}”" for i in yours if i in names)  # user text
         st.markdown(f":violet-badge[yours] selected: {picked}")
     if not ids:
-        st.info("Draw a lasso or a box on the map (toolbar, top right) to see the selected items here.")
+        st.info(
+            "Click a dot to see its items here. For several, pick Lasso Select or Box Select in the "
+            "chart's toolbar (top right) and draw; pick Zoom again to click single dots."
+        )
         return
     rows = selection_rows(ids, ds.texts, ds.labels, ds.label_names)
     n_img = sum(r["modality"] == "image" for r in rows)

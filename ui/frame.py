@@ -8,6 +8,8 @@ the sidebar links, each carrying the current view (`ui.view.view_params`).
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from ui.style import apply_style
@@ -44,6 +46,30 @@ _REPLACE_QUERY_CHANGES = """<script>
 </script>"""
 
 
+# Streamlit loads its Plotly chunk (4.7 MB of JavaScript in streamlit 1.67) when the first chart
+# arrives, after the script has run up to it, and Chromium then spends about a second parsing it.
+# Importing the same module as soon as the title is drawn overlaps that with the script's run
+# (docs/performance.md, "Warm start"). The URL is the one the frontend's own lazy import resolves
+# (next to its index module), so the frontend finds the module already loaded. Constant text.
+_PRELOAD_PLOTLY = """<script>
+(function () {
+  if (window.__cmhPlotlyPreload) return;
+  window.__cmhPlotlyPreload = true;
+  const main = document.querySelector("script[type='module'][src*='/static/js/index.']");
+  if (main) import(main.src.replace(/index\\.[^/]*\\.js$/, "%s")).catch(function () {});
+})();
+</script>"""
+
+
+@functools.cache
+def _plotly_chunk() -> str | None:
+    """File name of the installed Streamlit's Plotly chunk (``PlotlyChart.<hash>.js``), or None."""
+    from pathlib import Path
+
+    found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
+    return found[0].name if len(found) == 1 else None  # none or several: preload nothing
+
+
 def page_frame(page: str, title: str, intro: str) -> None:
     """Title and intro at once, then the URL, notices, the session's trainings and the sidebar links.
 
@@ -56,16 +82,21 @@ def page_frame(page: str, title: str, intro: str) -> None:
     apply_style()  # readable at 800 px too
     st.title(title)
     st.write(intro)
+    chunk = _plotly_chunk()
+    scripts = _REPLACE_QUERY_CHANGES + (_PRELOAD_PLOTLY % chunk if chunk else "")
+    st.sidebar.html(scripts, unsafe_allow_javascript=True, width=1)  # the sidebar's first element
     from ui.data import dataset_names, get_dataset
     from ui.glossary import glossary_sidebar
-    from ui.state import pop_notices
+    from ui.state import DATASET, DEFAULT_BITS, pop_notices
     from ui.training import collect, linked_run_question, sidebar_trainings
     from ui.view import begin, sync, view_params
+    from ui.warmup import start
 
     begin(page, dataset_names(), get_dataset)
+    # once per server, in the background: BLAS limit, methods, numba kernels, chance level (ui/warmup.py)
+    start(st.session_state.get(DATASET) or dataset_names()[0], DEFAULT_BITS)
     collect()  # a training of this session that finished meanwhile becomes current before the links
     with st.sidebar:
-        st.html(_REPLACE_QUERY_CHANGES, unsafe_allow_javascript=True, width=1)
         for path, label, icon, pid in PAGES:
             st.page_link(path, label=label, icon=icon, query_params=view_params(pid))
         glossary_sidebar()  # mAP, I→T / T→I, Hamming distance, chance, relevant (ui/glossary.py)

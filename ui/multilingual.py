@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from cmh_core.datasets import CrossModalDataset
@@ -140,6 +139,8 @@ def language_failures(ds: CrossModalDataset, key: RunKey, run: Run, direction: s
         "English captions (same database image codes). The tables below are English."
     )
     index = [int(i) for i in t["index"]]
+    import pandas as pd  # 0.6 s to import: only where a table is drawn, not on Home
+
     frame = pd.DataFrame(
         {
             "#": np.arange(1, len(index) + 1),

@@ -124,10 +124,13 @@ def train_from_form(dataset: str, method: str, choice: dict[str, Any]) -> None:
     """Queue the form's choice as a background training of this session (`ui.training.submit`).
 
     It becomes the current run when done, on whichever page the session is then; a run the
-    server has already trained becomes current at once. A refused setting is shown on the page.
+    server has already trained becomes current at once. A training expected to be quick is
+    waited for here, a few seconds at most (`ui.training.wait_briefly`). A refused setting is
+    shown on the page.
     """
     from cmh_core.methods import METHODS
-    from ui.training import collect, submit
+    from ui import training
+    from ui.runs import expected_seconds
 
     try:
         key = RunKey.make(
@@ -136,7 +139,9 @@ def train_from_form(dataset: str, method: str, choice: dict[str, Any]) -> None:
     except ValueError as e:
         st.error(f"{METHODS[method].name} could not be trained: {e}")
         return
-    job = submit(key)
-    if not job.active:  # served from the registry: current now, page redrawn around it
-        collect()
+    job = training.submit(key)
+    if job.active and expected_seconds(key) <= training.QUICK_S:
+        training.wait_briefly(job, f"Training {key.label()}:")
+    if not job.active:  # trained just now or served from the registry: current now, page redrawn
+        training.collect()
         st.rerun()

@@ -119,10 +119,9 @@ def codes_for(key: RunKey, run: Run) -> dict[str, np.ndarray]:
 @st.cache_data(max_entries=16, show_spinner="Computing the chance level (RandomCodes)…")
 def chance_maps(dataset: str, n_bits: int, seed: int = 0) -> dict[str, float]:
     """mAP of RandomCodes at the same code length: the chance line of the Train page."""
-    from cmh_core.experiment import run_experiment
+    from ui.chance import chance_level  # once per server; the warm-up computes the default one
 
-    run = run_experiment(get_dataset(dataset), "RandomCodes", n_bits=n_bits, seed=seed)
-    return {"i2t": run.map_i2t, "t2i": run.map_t2i}
+    return dict(chance_level(dataset, n_bits, seed))
 
 
 def map_codes(key: RunKey, run: Run) -> np.ndarray:

@@ -10,26 +10,30 @@ Stop cancels a job; the queue position shows while it waits for the worker.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from cmh_core import plotting
-from cmh_core.experiment import Run
-from cmh_core.jobs import Job, Progress
 from ui.registry import registry
 from ui.state import ASK, JOBS, RunKey, apply, notice
+
+if TYPE_CHECKING:  # cmh_core.jobs imports every method (scikit-learn): not on a page's first draw
+    from cmh_core.experiment import Run
+    from cmh_core.jobs import Job, Progress
 
 __all__ = [
     "submit",
     "collect",
     "pending",
     "wait_here",
+    "wait_briefly",
     "training_panel",
     "sidebar_trainings",
     "linked_run_question",
 ]
 
 POLL_S = 1.0  # how often a page looks at its running jobs
+QUICK_S = 3.0  # a training expected to take at most this long is waited for in the press's own run
 
 
 def _token() -> str:
@@ -40,6 +44,12 @@ def _token() -> str:
 
 def submit(key: RunKey) -> Job:
     """Ask the server to train ``key`` for this session (a cached run comes back "done" at once)."""
+    from ui.warmup import limit_blas_threads
+
+    try:
+        limit_blas_threads()  # before the first fit of the process (ui/warmup.py says why); once
+    except ValueError as e:  # a bad CMH_BLAS_THREADS: train with OpenBLAS's own threads, say why
+        notice(str(e))
     job = registry().jobs.submit(key, owner=_token())
     st.session_state[JOBS] = [*[j for j in st.session_state.get(JOBS, []) if j != job.id], job.id]
     return job
@@ -112,6 +122,31 @@ def wait_here(key: RunKey, text: str) -> Run:
     return job.run
 
 
+def wait_briefly(job: Job, text: str, limit_s: float | None = None) -> bool:
+    """Wait under a progress bar, at most ``limit_s`` seconds (`QUICK_S`), for a job the user just asked for.
+
+    A quick training (DCH takes about a second) then ends in the run that started it, without
+    waiting up to `POLL_S` for the fragment to notice it. A job still running after ``limit_s``
+    goes on in the background under `training_panel`.
+
+    Returns
+    -------
+    bool
+        True when the job finished (done, failed or stopped) within ``limit_s``.
+    """
+    bar = st.progress(0.0, text=text)
+    end = time.monotonic() + float(QUICK_S if limit_s is None else limit_s)
+    shown = None
+    while job.active and time.monotonic() < end:
+        now = (_fraction(job.progress), f"{text} {_status(job)}")
+        if now != shown:  # send the bar only when it changes (the loop looks 20 times a second)
+            bar.progress(now[0], text=now[1])
+            shown = now
+        time.sleep(0.05)
+    bar.empty()
+    return not job.active
+
+
 def _stop(job_id: str) -> None:
     registry().jobs.cancel(job_id)
 
@@ -129,6 +164,8 @@ def _job_row(job: Job, with_curve: bool) -> None:
         help="Cancel this training (nothing is kept); a queued one is dropped.",
     )
     if with_curve and len(job.history) > 1:
+        from cmh_core import plotting
+
         st.plotly_chart(plotting.objective_figure([list(h) for h in job.history]), key=f"live_{job.id}")
 
 

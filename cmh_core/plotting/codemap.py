@@ -70,9 +70,10 @@ def _pair_trace(P: np.ndarray, pair_lines: Sequence[tuple[int, int]]) -> go.Scat
 
 
 def _map_layout(fig: go.Figure) -> go.Figure:
-    """Lasso by default, zoom kept across reruns (``uirevision``), no tick labels (UMAP axes mean nothing)."""
+    """Box zoom by default, so that a click selects a marker (Streamlit makes a click select only
+    outside lasso and box mode, docs/app.md); view kept across reruns (``uirevision``); no tick labels."""
     fig.update_layout(
-        dragmode="lasso",
+        dragmode="zoom",
         uirevision="code-map",
         xaxis={"showticklabels": False, "title": None, "zeroline": False},
         yaxis={"showticklabels": False, "title": None, "zeroline": False},
@@ -91,7 +92,7 @@ def code_map_figure(
     hover: Sequence[str],
     pair_lines: Sequence[tuple[int, int]] | None = None,
 ) -> go.Figure:
-    """Scatter of projected codes, one WebGL trace per colour group, ready for lasso selection.
+    """Scatter of projected codes, one WebGL trace per colour group: click, lasso or box selection.
 
     Parameters
     ----------
@@ -115,7 +116,7 @@ def code_map_figure(
     -------
     go.Figure
         Point traces carry ``ids`` and ``customdata`` = the point's index in ``coords``;
-        ``dragmode="lasso"``; ``uirevision`` kept so zoom survives reruns.
+        ``dragmode="zoom"``; ``uirevision`` kept so zoom survives reruns.
     """
     P = _check_map_inputs(coords, ids, colour, symbol, hover)
     fig = go.Figure()
