@@ -83,7 +83,8 @@ def test_two_stage_methods_declare_their_stages():
     # the default: one stage counting n_iter or n_epochs
     assert get_method("DCH", n_iter=4)._stages() == [("training", 4, "iteration")]
     assert get_method("DCMH", n_epochs=3)._stages() == [("training", 3, "epoch")]
-    assert get_method("SCM")._stages() == [("training", 1, "iteration")]
+    assert get_method("SCM", variant="orth")._stages() == [("training", 1, "iteration")]
+    assert get_method("SCM", n_bits=24)._stages() == [("training", 24, "bit")]  # seq: a step per bit
 
 
 def test_amsh_text_counts_each_stage_from_one(synthetic_ds):

@@ -123,6 +123,8 @@ def scm_sequential(
         if S[0] > last:  # the residual step raised the objective: stop, as the reference code does
             W1c, W2c, sc = whitened_cross_svd(C11, C22, _cross(X1, X2, mu1, mu2), r, alpha)
             W1[:, t:], W2[:, t:], s[t:] = W1c[:, t:], W2c[:, t:], sc[t:]
+            for b in range(t, r) if callback is not None else ():  # the progress bar still ends at r
+                callback(b + 1, float(s[b]))
             return W1, W2, s, t
         last = S[0]
         u, v = Q1 @ U[:, 0], Q2 @ Vt[0]

@@ -151,6 +151,11 @@ class SCM(LinearHasher):
         """
         return min(min(n_features.values()), super().max_n_bits(n_features, n_samples))
 
+    def _stages(self) -> list[tuple]:  # seq reports one step per learned bit, orth one solve
+        if self.variant == "seq":
+            return [("training", int(self.n_bits), "bit")]
+        return super()._stages()
+
     def _fit(self, X_img, X_txt, Y, Y_txt, rng, callback):
         r = int(self.n_bits)
         # Step 1: centred features, covariances and the semantic cross matrix X1^T S X2
