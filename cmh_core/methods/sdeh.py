@@ -107,10 +107,10 @@ class SDEH(TorchHasher):
     name: ClassVar[str] = "SDEH"
     fidelity: ClassVar[str] = "reconstructed from abstract"
     on_our_data: ClassVar[str] = (
-        "On tuxpaint (32 bits, 3 seeds) SDEH is level with its deep baseline DCMH in mAP (0.752 / 0.599 vs "
-        "0.755 / 0.604), above it in NDCG@50 (0.608 / 0.476 vs 0.593 / 0.449), at 3x its CPU time. Common "
-        "codes, the local branch, the graded target and L_dc help; L_q is within the seed spread; L_sem "
-        "hurts NDCG@50 (-0.014; 2-3 seeds per switch, docs/methods/sdeh.md)."
+        "On tuxpaint (32 bits, 3 seeds) SDEH is level with its deep baseline DCMH in mAP (0.752 / 0.599 "
+        "vs 0.755 / 0.604), above it in NDCG@50 (0.608 / 0.476 vs 0.593 / 0.449), at 3x its CPU time. "
+        "Common codes and L_dc help at 32 and 64 bits; the local branch helps mAP at 32 but hurts NDCG@50 at "
+        "64; L_q is within the seed spread; L_sem hurts NDCG@50 (-0.011 / -0.022; docs/methods/sdeh.md)."
     )
     paper: ClassVar[dict[str, Any]] = {
         "title": "Semantic decomposition and enhancement hashing for deep cross-modal retrieval",
