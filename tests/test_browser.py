@@ -89,15 +89,21 @@ def selection_visible(page) -> bool:
 
 
 def flow_code_map(page) -> int:
-    """Code Map page: lasso over the map (retried once), then the selection gallery shows."""
+    """Code Map page: lasso over the map (up to three tries), then the selection gallery shows."""
+    from playwright.sync_api import Error as PlaywrightError
+
     goto_page(page, "Code Map")
     chart = page.locator("[data-testid='stMain'] .stPlotlyChart").first
     chart.wait_for(timeout=T_PAGE)
     page.wait_for_timeout(1000)  # plotly finishes its first draw after the element appears
     assert_no_exception(page, "Code Map (before selection)")
     assert not selection_visible(page)
-    for _attempt in range(2):  # plotly's lasso is timing sensitive under load (plotly.js#6898)
-        lasso(page, chart)
+    for _attempt in range(3):  # plotly's lasso is timing sensitive under load (plotly.js#6898)
+        try:  # a rerun may redraw the chart while the lasso is drawn: the element detaches, draw again
+            lasso(page, page.locator("[data-testid='stMain'] .stPlotlyChart").first)
+        except PlaywrightError:
+            page.wait_for_timeout(1000)
+            continue
         wait_idle(page)
         try:
             page.wait_for_selector(
@@ -106,7 +112,7 @@ def flow_code_map(page) -> int:
             break
         except Exception:  # noqa: BLE001 - no points selected: draw once more
             page.wait_for_timeout(1000)
-    assert selection_visible(page), "the lasso selected nothing twice"
+    assert selection_visible(page), "the lasso selected nothing in three tries"
     assert_no_exception(page, "Code Map (after selection)")
     return n_images(page)
 
