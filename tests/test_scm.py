@@ -3,10 +3,9 @@ its codes, memory linear in n, and quality on the bundled data."""
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
+from fit_helpers import assert_fit_memory_linear
 from scipy import linalg
 
 from cmh_core.datasets import make_synthetic
@@ -89,17 +88,7 @@ def test_unknown_variant_is_refused(small):
 @pytest.mark.slow
 def test_seq_memory_linear_in_n_no_n_by_n_array():
     """Peak traced memory of an SCM-seq fit grows like n, far below an n×n array."""
-    peaks = []
-    for n in (6000, 12000):
-        d = make_synthetic(n=n, d_img=40, d_txt=24, n_labels=6, random_state=1, query_fraction=0.01)
-        tracemalloc.start()
-        try:
-            SCM(n_bits=8, variant="seq").fit(d.image_features, d.text_features, d.labels)
-            peaks.append(tracemalloc.get_traced_memory()[1])
-        finally:
-            tracemalloc.stop()
-    assert peaks[1] < 12000 * 12000 * 4 / 4, f"peak {peaks[1] / 1e6:.1f} MB suggests an n×n array"
-    assert peaks[1] / peaks[0] < 2.5, peaks  # an n×n array would quadruple
+    assert_fit_memory_linear(lambda: SCM(n_bits=8, variant="seq"))
 
 
 @pytest.mark.slow
