@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import linalg
 
-from cmh_core.methods._linalg import gram, relative_ridge, whitened_cross_svd
+from cmh_core.methods._linalg import centered_grams, gram, relative_ridge, whitened_cross_svd
 
 __all__ = ["scm_sequential"]
 
@@ -121,7 +121,7 @@ def scm_sequential(
             R1 @ R2.T, check_finite=False
         )  # core of L1^-1 X1^T R_t X2 L2^-T = Q1 (R1 R2^T) Q2^T
         if S[0] > last:  # the residual step raised the objective: stop, as the reference code does
-            W1c, W2c, sc = whitened_cross_svd(C11, C22, _cross(X1, X2, mu1, mu2), r, alpha)
+            W1c, W2c, sc = whitened_cross_svd(C11, C22, centered_grams(X1, X2)[4], r, alpha)
             W1[:, t:], W2[:, t:], s[t:] = W1c[:, t:], W2c[:, t:], sc[t:]
             for b in range(t, r) if callback is not None else ():  # the progress bar still ends at r
                 callback(b + 1, float(s[b]))
@@ -144,13 +144,3 @@ def scm_sequential(
         Q1, R1 = _append(Q1, R1, -linalg.solve_triangular(L1, p1, lower=True, check_finite=False))
         Q2, R2 = _append(Q2, R2, linalg.solve_triangular(L2, p2, lower=True, check_finite=False))
     return W1, W2, s, r
-
-
-def _cross(X1: np.ndarray, X2: np.ndarray, mu1: np.ndarray, mu2: np.ndarray) -> np.ndarray:
-    """Centred cross Gram ``X1c^T X2c`` (d1, d2), for the CCA fallback only."""
-    return (
-        gram(X1, X2)
-        - np.outer(X1.sum(axis=0, dtype=np.float64), mu2)
-        - np.outer(mu1, X2.sum(axis=0, dtype=np.float64))
-        + X1.shape[0] * np.outer(mu1, mu2)
-    )
