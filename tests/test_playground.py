@@ -182,5 +182,9 @@ def test_own_items_are_one_labelled_star_trace_with_their_ids():
         list(t.marker.symbol) == ["star", "star-diamond"] and t.text[0] == "my koala" and len(t.text[1]) == 24
     )
     assert len(plotting.add_own_items(fig, np.zeros((0, 2)), [], [], []).data) == n + 1  # nothing to add
+    # Labels point away from the nearest side (a centred label of an edge star ran out of the chart
+    # at 800 px): map x spans 0..3, y 0..4 here.
+    plotting.add_own_items(fig, [[0, 0], [1.5, 2], [3, 4]], ["a", "b", "c"], ["l", "m", "r"], ["image"] * 3)
+    assert list(fig.data[-1].textposition) == ["top right", "top center", "bottom left"]
     with pytest.raises(ValueError, match="one entry per added item"):
         plotting.add_own_items(fig, [[0, 0]], ["yours:0"], [], ["image"])

@@ -187,6 +187,7 @@ def add_own_items(
     if len(P) == 0:
         return fig
     short = [t if len(t) <= 24 else t[:23] + "…" for t in map(str, labels)]
+    position = _label_positions(fig, P)
     fig.add_trace(
         go.Scatter(  # SVG, not WebGL: a handful of points whose text labels must render crisply
             x=P[:, 0],
@@ -195,7 +196,7 @@ def add_own_items(
             mode="markers+text",
             name="yours",
             text=short,
-            textposition="top center",
+            textposition=position,
             textfont={"color": OWN_ITEM_COLOUR},
             marker={
                 "symbol": [OWN_ITEM_SYMBOLS.get(m, "star") for m in modalities],
@@ -208,6 +209,28 @@ def add_own_items(
         )
     )
     return fig
+
+
+def _label_positions(fig: go.Figure, P: np.ndarray) -> list[str]:
+    """Where each star's label goes so that it stays inside the plot: away from the nearest edge.
+
+    A centred label of a star in the outer third of the map would run past the figure's side (a
+    24-character label is ~130 px, a third of the map at 800 px), so it is written towards the middle;
+    a star in the top tenth gets its label underneath. Edges are those of every point in `fig` and `P`.
+    """
+    xs = [np.asarray(t.x, dtype=np.float64) for t in fig.data if getattr(t, "x", None) is not None]
+    ys = [np.asarray(t.y, dtype=np.float64) for t in fig.data if getattr(t, "y", None) is not None]
+    x = np.concatenate([*xs, P[:, 0]])
+    y = np.concatenate([*ys, P[:, 1]])
+    x0, x1 = float(np.nanmin(x)), float(np.nanmax(x))
+    y0, y1 = float(np.nanmin(y)), float(np.nanmax(y))
+    out = []
+    for px, py in P:
+        fx = (px - x0) / (x1 - x0) if x1 > x0 else 0.5
+        fy = (py - y0) / (y1 - y0) if y1 > y0 else 0.5
+        side = "right" if fx < 1 / 3 else "left" if fx > 2 / 3 else "center"
+        out.append(f"{'bottom' if fy > 0.9 else 'top'} {side}")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
