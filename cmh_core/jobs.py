@@ -20,7 +20,9 @@ raises for those.
 Streamlit-free; docs/app-engine.md describes how the app uses it.
 
 Test hook: with ``CMH_TEST_SLOW_FIT_S=<seconds>`` in the environment every iteration report
-sleeps that long (cancellable), so a test can act while a short training is still running.
+sleeps that long (cancellable), so a test can act while a short training is still running;
+``CMH_TEST_SLOW_FIT_REPORTS=<k>`` limits that to the first k reports of each job (a method that
+reports once per bit, as SCM does, would otherwise sleep 32 times at 32 bits).
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ if TYPE_CHECKING:
     from cmh_core.datasets import CrossModalDataset
     from cmh_core.experiment import Run
 
-__all__ = ["Cancelled", "Job", "Progress", "TrainingJobs", "SLOW_FIT_ENV"]
+__all__ = ["Cancelled", "Job", "Progress", "TrainingJobs", "SLOW_FIT_ENV", "SLOW_REPORTS_ENV"]
 
 _log = logging.getLogger(__name__)
 
 #: Environment variable of the test hook: seconds every iteration report sleeps.
 SLOW_FIT_ENV = "CMH_TEST_SLOW_FIT_S"
+SLOW_REPORTS_ENV = "CMH_TEST_SLOW_FIT_REPORTS"
 #: Finished jobs kept in memory (their runs stay in the cache after they are forgotten).
 _KEEP_FINISHED = 256
 _ACTIVE = ("queued", "running")
@@ -317,10 +320,14 @@ class TrainingJobs(WorkQueue):
         def on_iteration(iteration: int, objective: float, elapsed_s: float) -> None:
             job.history.append((int(iteration), float(objective), float(elapsed_s)))
 
+        slowed = [0]  # reports slept on by the test hook
+
         def on_progress(p: Progress) -> None:
             job.progress = p
             slow = float(os.environ.get(SLOW_FIT_ENV) or 0)
-            if slow > 0 and p.kind in ("iteration", "step"):
+            most = os.environ.get(SLOW_REPORTS_ENV)  # unset: every report
+            if slow > 0 and p.kind in ("iteration", "step") and (not most or slowed[0] < int(most)):
+                slowed[0] += 1
                 stop.wait(slow)
             if stop.is_set():
                 raise Cancelled(f"{key.label()} was cancelled")

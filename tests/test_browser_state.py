@@ -41,7 +41,9 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(start_streamlit, cache_dir):
-    srv = start_streamlit(CMH_CACHE_DIR=str(cache_dir), CMH_TEST_SLOW_FIT_S=str(SLOW_FIT_S))
+    srv = start_streamlit(  # each training sleeps at its first 5 reports only (SCM reports per bit)
+        CMH_CACHE_DIR=str(cache_dir), CMH_TEST_SLOW_FIT_S=str(SLOW_FIT_S), CMH_TEST_SLOW_FIT_REPORTS="5"
+    )
     yield srv
     srv.stop()  # not needed by the modules after this one
 
@@ -115,7 +117,7 @@ def _views(page) -> dict[str, str]:
     page.locator("[data-testid='stMain'] .stPlotlyChart").first.wait_for(timeout=T_PAGE)
     urls["Failures"] = page.url
     # Compare: DCH and SCM at 32 bits, both trained above (the form's default grid would train
-    # CCA-ITQ, 150 s under the test hook); the form starts from the URL, in this session (sid)
+    # CCA-ITQ too); the form starts from the URL, in this session (sid)
     sid = re.search(r"sid=([\w-]+)", page.url).group(1)
     page.goto(
         f"{page.url.split('/Failures')[0]}/Compare?dataset=tuxpaint&cmp_methods=DCH,SCM&cmp_bits=32&sid={sid}"

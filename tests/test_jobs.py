@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from cmh_core import methods
 from cmh_core.datasets import make_synthetic
-from cmh_core.jobs import SLOW_FIT_ENV, TrainingJobs
+from cmh_core.jobs import SLOW_FIT_ENV, SLOW_REPORTS_ENV, TrainingJobs
 from cmh_core.methods import get_method
 from cmh_core.methods.random_codes import RandomCodes
 from cmh_core.runcache import RunCache, RunKey, dataset_fingerprint
@@ -97,6 +98,22 @@ def test_cancel_a_running_job_caches_nothing(engine, small_ds, monkeypatch):
     monkeypatch.setenv(SLOW_FIT_ENV, "0")
     again = _wait(engine.submit(job.key, "s1"))
     assert again.id != job.id and again.state == "done" and engine.trainings == 2
+
+
+def test_the_slow_hook_sleeps_at_the_first_k_reports_only(engine, small_ds, monkeypatch):
+    sleeps, wait = [], threading.Event.wait
+
+    def no_sleep(self, timeout=None):  # the hook's hour-long waits are counted, not slept
+        if timeout == 3600.0:
+            sleeps.append(timeout)
+            return self.is_set()
+        return wait(self, timeout)
+
+    monkeypatch.setattr(threading.Event, "wait", no_sleep)
+    monkeypatch.setenv(SLOW_FIT_ENV, "3600")
+    monkeypatch.setenv(SLOW_REPORTS_ENV, "2")
+    job = _wait(engine.submit(_key(small_ds, n_iter=6), "s1"))
+    assert job.state == "done" and sleeps.count(3600.0) == 2  # 6 iterations, 2 of them slowed
 
 
 def test_a_second_job_waits_queued_and_can_be_dropped(engine, small_ds, monkeypatch):
