@@ -13,7 +13,7 @@ page_frame(
 import streamlit as st  # noqa: E402
 
 from cmh_core import plotting  # noqa: E402
-from ui.data import dataset_card  # noqa: E402
+from ui.data import dataset_card, dataset_sizes  # noqa: E402
 from ui.frame import PAGES, dataset_or_stop  # noqa: E402
 from ui.multilingual import home_language_example  # noqa: E402
 from ui.results import differing_bits  # noqa: E402
@@ -48,13 +48,7 @@ else:
     )
 
 st.subheader("The dataset")
-sizes = ds.split.sizes()
-c = st.columns(4)
-c[0].metric("Items", ds.n_items)
-c[1].metric("Labels", len(ds.label_names))
-c[2].metric("Queries", sizes["query"])
-c[3].metric("Database", sizes["database"])
-st.caption(f"Image features: {ds.image_features.shape[1]}-d · text features: {ds.text_features.shape[1]}-d")
+dataset_sizes(ds)
 card = dataset_card(ds)
 if card:
     with st.expander("Dataset card (source, licence, how it was built)"):

@@ -12,12 +12,14 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Generic, TypeVar
 
 __all__ = ["WorkQueue"]
 
+T = TypeVar("T")  # the item a subclass keeps per key (a Job, a Layout)
 
-class WorkQueue:
+
+class WorkQueue(Generic[T]):
     """A lock, a FIFO of keys, one daemon thread per name that takes them in order.
 
     Parameters
@@ -46,7 +48,7 @@ class WorkQueue:
             except ValueError:
                 return 0
 
-    def wait(self, key: Hashable, timeout: float | None = None) -> Any:
+    def wait(self, key: Hashable, timeout: float | None = None) -> T | None:
         """Block until ``key``'s item is no longer queued or running (or ``timeout`` s passed).
 
         Returns
@@ -65,7 +67,7 @@ class WorkQueue:
                 t.join(timeout)
 
     # ------------------------------------------------------------------ subclass hooks
-    def _item(self, key: Hashable) -> Any:
+    def _item(self, key: Hashable) -> T | None:
         raise NotImplementedError
 
     def _serve(self, key: Hashable) -> Callable[[], None]:

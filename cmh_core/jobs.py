@@ -115,7 +115,7 @@ class Job:
         return (self.finished or time.time()) - self.started
 
 
-class TrainingJobs(WorkQueue):
+class TrainingJobs(WorkQueue[Job]):
     """The process's background trainings: a FIFO queue, ``max_workers`` at a time, cached.
 
     Parameters
@@ -226,10 +226,6 @@ class TrainingJobs(WorkQueue):
         """Every job in submission order, or those ``owner`` asked for."""
         with self._lock:
             return [j for j in self._jobs.values() if owner is None or owner in j.owners]
-
-    def wait(self, job_id: str, timeout: float | None = None) -> Job | None:
-        """Block until the job has finished (or ``timeout`` seconds passed); returns it (None if unknown)."""
-        return super().wait(job_id, timeout)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued job (dropped at once) or a running one (stops at its next report).

@@ -103,7 +103,7 @@ class Layout:
         return self.state in _ACTIVE
 
 
-class LayoutJobs(WorkQueue):
+class LayoutJobs(WorkQueue[Layout]):
     """The process's background layouts: one worker thread, a bounded FIFO, a bounded result store.
 
     Parameters
@@ -210,10 +210,6 @@ class LayoutJobs(WorkQueue):
             del self._layouts[key]
             self._lock.notify_all()
             return True
-
-    def wait(self, key: Hashable, timeout: float | None = None) -> Layout | None:
-        """Block until ``key``'s layout is no longer queued or running (or ``timeout`` s passed)."""
-        return super().wait(key, timeout)
 
     def shutdown(self, wait: bool = True, timeout: float | None = 30.0) -> None:
         """Cancel every queued layout and stop the worker (a running fit is discarded when it ends)."""

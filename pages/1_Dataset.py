@@ -11,7 +11,7 @@ page_frame(
 
 import streamlit as st
 
-from ui.data import dataset_sample, label_chart
+from ui.data import dataset_sample, dataset_sizes, label_chart
 from ui.frame import dataset_or_stop
 from ui.gallery import item_grid
 
@@ -19,17 +19,7 @@ PER_PAGE = 24
 
 ds = dataset_or_stop()
 
-sizes = ds.split.sizes()
-c = st.columns(5)
-c[0].metric("Items", ds.n_items)
-c[1].metric("Labels", len(ds.label_names))
-c[2].metric("Query set", sizes["query"])
-c[3].metric("Database", sizes["database"])
-c[4].metric("Training set", sizes["train"])
-st.caption(
-    f"Features: {ds.image_features.shape[1]}-d per image, {ds.text_features.shape[1]}-d per caption. "
-    "The training set is part of the database; queries are held out."
-)
+dataset_sizes(ds, train=True)
 
 left, right = st.columns([1, 2])
 counts = ds.labels.sum(axis=0)

@@ -140,6 +140,30 @@ def check_text_rows(X_txt: np.ndarray, names: Sequence[str], texts: Sequence[str
         sys.exit(f"captions with no TF-IDF term (all stop words): {empty}; extend featurize.CONTENT_WORDS")
 
 
+def stored_arrays(
+    out: Path,
+    label_lists: Sequence[Sequence[str]],
+    label_names: Sequence[str],
+    texts: Sequence[str],
+    names: Sequence[str],
+    ngram_range: tuple[int, int] = (1, 2),
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], np.ndarray]:
+    """The arrays of the items that survived the render and the label recount.
+
+    Exits if an item was dropped after its image was stored (the images ``0..n-1.webp`` would no
+    longer match the rows) or if a text has no TF-IDF term. Returns ``(Y, X_img, vocab, X_txt)``:
+    multi-hot (n, c), image features (n, 1280), the TF-IDF vocabulary and text features (n, v).
+    """
+    n = len(texts)
+    if n != len(list((out / "images").glob("*.webp"))):
+        sys.exit("an item lost all its labels after a failed render; rerun after fixing the render")
+    Y = multi_hot(label_lists, label_names)  # (n, c)
+    X_img = stored_image_features(out, n)  # (n, 1280)
+    vocab, X_txt = featurize.fit_tfidf(texts, ngram_range=ngram_range)  # (n, v)
+    check_text_rows(X_txt, names, texts)
+    return Y, X_img, vocab, X_txt
+
+
 def write_arrays(
     out: Path,
     X_img: np.ndarray,

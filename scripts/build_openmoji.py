@@ -373,15 +373,15 @@ def build(out: Path, tgz: Path | None, version: str) -> None:
         )
     # Labels may have fallen below the minimum if renders failed: count once more, on what is stored.
     items, label_names, rare = assign_labels(items, skipped)
-    if len(items) != len(list((out / "images").glob("*.webp"))):
-        sys.exit("an item lost all its labels after a failed render; rerun after fixing the render")
-
     n = len(items)
-    Y = common.multi_hot([e.labels for e in items], label_names)  # (n, c) multi-hot
-    X_img = common.stored_image_features(out, n)  # (n, 1280)
-    texts = [e.text for e in items]
-    vocab, X_txt = featurize.fit_tfidf(texts, ngram_range=NGRAM_RANGE)  # (n, v)
-    common.check_text_rows(X_txt, [e.hexcode for e in items], texts)
+    Y, X_img, vocab, X_txt = common.stored_arrays(
+        out,
+        [e.labels for e in items],
+        label_names,
+        [e.text for e in items],
+        [e.hexcode for e in items],
+        NGRAM_RANGE,
+    )
     # The one split function of the library: seeded, every label on both sides, index arrays in a
     # seeded random order (the package's order is by group: a sorted database would leak labels).
     split = make_split(Y, query_fraction=QUERY_FRACTION, random_state=SPLIT_SEED)

@@ -300,16 +300,11 @@ def build(out: Path, deb: Path | None, quality: int) -> None:
         items = common.write_images(items, render, lambda s: s.rel, out, quality, skipped)
     # Labels may have fallen below the minimum if renders failed: recount once.
     items, label_names = assign_labels(items, skipped)
-    if len(items) != len(list((out / "images").glob("*.webp"))):
-        sys.exit("an item lost all its labels after a failed render; rerun after fixing the render")
-
     n = len(items)
-    Y = common.multi_hot([s.labels for s in items], label_names)  # (n, c) multi-hot
-
-    X_img = common.stored_image_features(out, n)  # (n, 1280)
     captions = [s.caption for s in items]
-    vocab, X_txt = featurize.fit_tfidf(captions)  # (n, v)
-    common.check_text_rows(X_txt, [s.rel for s in items], captions)
+    Y, X_img, vocab, X_txt = common.stored_arrays(
+        out, [s.labels for s in items], label_names, captions, [s.rel for s in items]
+    )
 
     # The one split function of the library (seeded, every label on both sides, index arrays in a
     # seeded random order). The committed bundle (2026) keeps the members of the split this script

@@ -21,11 +21,11 @@ from cmh_core.comparison import Comparison, Lookup, run_comparison
 from cmh_core.experiment import Run
 from cmh_core.methods import METHODS
 from cmh_core.runcache import RunCache
+from ui.chance import chance_level
 from ui.data import get_dataset
 from ui.exports import comparison_downloads
 from ui.glossary import relevance_control
 from ui.registry import registry
-from ui.runs import chance_maps
 from ui.state import (
     COMPARE_LINKED,
     COMPARE_MADE_CURRENT,
@@ -287,7 +287,7 @@ def summary_rows(cmp: Comparison) -> list[dict[str, Any]]:
 def _charts(dataset: str, cmp: Comparison) -> None:
     summary = cmp.summary()
     run_bits = sorted({s["n_bits"] for s in summary})
-    chance = {b: chance_maps(dataset, b) for b in run_bits}
+    chance = {b: chance_level(dataset, b) for b in run_bits}
     cols = st.columns(2)
     for col, d in zip(cols, DIRECTIONS.values(), strict=True):
         fig = plotting.map_vs_bits_figure(summary, d, {b: c[d] for b, c in chance.items()})

@@ -64,6 +64,31 @@ def label_chart(ds: CrossModalDataset, selected: str | None):
     return fig
 
 
+def dataset_sizes(ds: CrossModalDataset, *, train: bool = False) -> None:
+    """The dataset's sizes as a row of metrics, then its feature sizes (Home and the Dataset page).
+
+    Parameters
+    ----------
+    ds : CrossModalDataset
+    train : bool
+        Also show the training set's size, and say that it is part of the database.
+    """
+    sizes = ds.split.sizes()
+    shown = {
+        "Items": ds.n_items,
+        "Labels": len(ds.label_names),
+        "Query set": sizes["query"],
+        "Database": sizes["database"],
+    }
+    if train:
+        shown["Training set"] = sizes["train"]
+    for col, (label, value) in zip(st.columns(len(shown)), shown.items(), strict=True):
+        col.metric(label, value)
+    note = " The training set is part of the database; queries are held out." if train else ""
+    d_img, d_txt = ds.image_features.shape[1], ds.text_features.shape[1]
+    st.caption(f"Features: {d_img}-d per image, {d_txt}-d per caption.{note}")
+
+
 def dataset_card(ds: CrossModalDataset) -> str | None:
     """The dataset's README (source, licence, how it was built), or None when it cannot be read."""
     if ds.root is None:

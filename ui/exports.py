@@ -18,7 +18,7 @@ from cmh_core import exports
 from cmh_core.comparison import Comparison, Lookup
 from cmh_core.datasets import CrossModalDataset
 from cmh_core.experiment import Run
-from ui.runs import chance_maps
+from ui.chance import chance_level
 from ui.state import RunKey
 
 __all__ = ["run_downloads", "comparison_downloads"]
@@ -53,7 +53,7 @@ def run_downloads(key: RunKey, run: Run, ds: CrossModalDataset) -> None:
     ds : CrossModalDataset
         Its dataset.
     """
-    chance = chance_maps(key.dataset, key.n_bits)  # cached: the Train page computed it already
+    chance = chance_level(key.dataset, key.n_bits)  # cached: the Train page computed it already
     stem = _stem(ds.name, run.method, f"{run.n_bits}bits", f"seed{run.seed}")
 
     def codes() -> dict[str, Any]:

@@ -8,7 +8,8 @@ import streamlit as st
 
 from cmh_core import plotting
 from cmh_core.experiment import Run
-from ui.runs import chance_maps, code_diagnostics
+from ui.chance import chance_level
+from ui.runs import code_diagnostics
 from ui.state import RunKey, apply, current_key, session_runs
 
 __all__ = ["show_run", "runs_table", "train_from_form", "PICK_WIDGET"]
@@ -42,7 +43,7 @@ def show_run(key: RunKey, run: Run) -> None:
     st.subheader(f"Current run: {key.label()}")
     _metrics(run)
     rep = run.report
-    chance = chance_maps(key.dataset, int(rep["n_bits"]))
+    chance = chance_level(key.dataset, int(rep["n_bits"]))
     maps = {name: rep[d]["mAP"] for name, d in DIRECTIONS.items()}
     left, right = st.columns(2)
     left.plotly_chart(

@@ -1,10 +1,11 @@
 """Training runs and the artefacts derived from them, cached by `RunKey`.
 
 A run lives in the server's registry (`ui.registry`): trained once, it is found by every session,
-a link and a reload. The codes, chance level, diagnostics and map coordinates a run gives are
+a link and a reload. The codes, diagnostics and map coordinates a run gives are
 deterministic functions of its key (same seed, same codes), so they are cached by the key
 (Streamlit hashes the frozen dataclass) and every page can be opened first: a page that finds no
 current run opens the default run (DCH, 32 bits, seed 0), from the registry when it is there.
+The chance level depends on the dataset and code length only: `ui.chance` keeps it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ __all__ = [
     "current_run",
     "expected_seconds",
     "codes_for",
-    "chance_maps",
     "code_diagnostics",
     "map_coords",
     "map_codes",
@@ -114,14 +114,6 @@ def _codes(key: RunKey, _model) -> dict:
 def codes_for(key: RunKey, run: Run) -> dict[str, np.ndarray]:
     """Codes of a run: ``image_query``, ``text_query``, ``image_database``, ``text_database``."""
     return _codes(key, run.model)
-
-
-@st.cache_data(max_entries=16, show_spinner="Computing the chance level (RandomCodes)…")
-def chance_maps(dataset: str, n_bits: int, seed: int = 0) -> dict[str, float]:
-    """mAP of RandomCodes at the same code length: the chance line of the Train page."""
-    from ui.chance import chance_level  # once per server; the warm-up computes the default one
-
-    return dict(chance_level(dataset, n_bits, seed))
 
 
 def map_codes(key: RunKey, run: Run) -> np.ndarray:

@@ -169,6 +169,15 @@ def _job_row(job: Job, with_curve: bool) -> None:
         st.plotly_chart(plotting.objective_figure([list(h) for h in job.history]), key=f"live_{job.id}")
 
 
+def _poll() -> list[Job]:
+    """`collect` in a polling fragment: when a job has finished since the last poll, rerun the page."""
+    before = len(st.session_state.get(JOBS, []))
+    active = collect()
+    if len(active) < before:  # one finished (or failed or stopped): redraw everything around it
+        st.rerun(scope="app")
+    return active
+
+
 def training_panel() -> None:
     """The Train page's view of this session's trainings: bar, stage text, queue, Stop, live curve.
 
@@ -181,11 +190,7 @@ def training_panel() -> None:
 
 @st.fragment(run_every=POLL_S)
 def _panel() -> None:
-    before = list(st.session_state.get(JOBS, []))
-    active = collect()
-    if len(active) < len(before):  # one finished (or failed or stopped): redraw everything
-        st.rerun(scope="app")
-    for job in active:
+    for job in _poll():
         _job_row(job, with_curve=True)
 
 
@@ -197,10 +202,7 @@ def sidebar_trainings() -> None:
 
 @st.fragment(run_every=POLL_S)
 def _sidebar_panel() -> None:
-    before = list(st.session_state.get(JOBS, []))
-    active = collect()
-    if len(active) < len(before):
-        st.rerun(scope="app")
+    active = _poll()
     if active:
         with st.sidebar:
             st.caption("Training in the background (the run becomes current when done):")

@@ -59,6 +59,24 @@ def radius_counts(L: np.ndarray, R: np.ndarray, V: int, max_radius: int) -> tupl
     return Nr, Mr
 
 
+def _rank_hits(distances, relevance, ks, ties: str) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray]:
+    """Checked inputs of a top-k metric: ``(hits, ks, scalar, R)``.
+
+    ``hits`` (n_query, len(ks)) counts the relevant items in each top k (`hits_at`); ``scalar``
+    says that ``ks`` was one int; ``R`` is the checked binary relevance (n_query, n_database).
+    """
+    check_ties(ties)
+    L, R, V = check_inputs(distances, relevance)
+    kv, scalar = as_ks(ks)
+    return hits_at(L, R, V, kv, ties), kv, scalar, R
+
+
+def _recall(hits: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Per-query recall ``hits / N_i``, shape of ``hits``; 0 for a query with no relevant item."""
+    total = np.count_nonzero(R, axis=1)[:, None]  # N_i
+    return np.divide(hits, total, out=np.zeros(hits.shape), where=total > 0)
+
+
 def precision_at_k(distances, relevance, ks, ties: str = "stable"):
     """Mean precision of the top k, for one or several cut-offs.
 
@@ -78,10 +96,8 @@ def precision_at_k(distances, relevance, ks, ties: str = "stable"):
     -------
     float, or ndarray of float64 with shape (len(ks),) when ``ks`` is a sequence
     """
-    check_ties(ties)
-    L, R, V = check_inputs(distances, relevance)
-    kv, scalar = as_ks(ks)
-    p = (hits_at(L, R, V, kv, ties) / kv).mean(axis=0)
+    hits, kv, scalar, _ = _rank_hits(distances, relevance, ks, ties)
+    p = (hits / kv).mean(axis=0)
     return float(p[0]) if scalar else p
 
 
@@ -101,12 +117,8 @@ def recall_at_k(distances, relevance, ks, ties: str = "stable"):
     -------
     float, or ndarray of float64 with shape (len(ks),) when ``ks`` is a sequence
     """
-    check_ties(ties)
-    L, R, V = check_inputs(distances, relevance)
-    kv, scalar = as_ks(ks)
-    total = np.count_nonzero(R, axis=1)[:, None]
-    r = np.divide(hits_at(L, R, V, kv, ties), total, out=np.zeros((L.shape[0], len(kv))), where=total > 0)
-    r = r.mean(axis=0)
+    hits, kv, scalar, R = _rank_hits(distances, relevance, ks, ties)
+    r = _recall(hits, R).mean(axis=0)
     return float(r[0]) if scalar else r
 
 
@@ -162,9 +174,7 @@ def precision_recall_curve(
             ks = np.unique(np.geomspace(1, max(n_db, 1), num=50).round().astype(np.int64))
         kv, _ = as_ks(ks)
         hits = hits_at(L, R, V, kv, ties)
-        total = np.count_nonzero(R, axis=1)[:, None]
-        rec = np.divide(hits, total, out=np.zeros(hits.shape), where=total > 0)
-        return {"k": kv, "precision": (hits / kv).mean(axis=0), "recall": rec.mean(axis=0)}
+        return {"k": kv, "precision": (hits / kv).mean(axis=0), "recall": _recall(hits, R).mean(axis=0)}
     if by != "radius":
         raise ValueError(f"by must be 'radius' or 'rank', got {by!r}")
     if max_radius is None:
