@@ -104,7 +104,7 @@ def test_cross_lingual_counts_and_beats_chance(tux_e5):
 @pytest.mark.parametrize("name", [m for m in METHODS if m != "RandomCodes"])
 def test_every_method_learns_from_e5_features(tux_e5, name):
     """Each method beats RandomCodes by >= 0.10 mAP in both directions on e5 text features."""
-    small = {"DCMH": {"n_epochs": 20}, "SDEH": {"n_epochs": 20}}.get(name, {})
+    small = {"DCMH": {"n_epochs": 20}, "SDEH": {"n_epochs": 20, "hidden_dim": 64}}.get(name, {})
     bits = 31 if name == "JSPSH" else 32  # JSPSH's K = 20 r must stay below the 630 training items
     tr, q, db = tux_e5.split.train, tux_e5.split.query, tux_e5.split.database
     data = (tux_e5.image_features[tr], tux_e5.text_features[tr], tux_e5.labels[tr])
