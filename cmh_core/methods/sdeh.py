@@ -107,10 +107,10 @@ class SDEH(TorchHasher):
     name: ClassVar[str] = "SDEH"
     fidelity: ClassVar[str] = "reconstructed from abstract"
     on_our_data: ClassVar[str] = (
-        "On tuxpaint (32 bits, 3 seeds) SDEH is level with its deep baseline DCMH in mAP (0.752 / 0.599 "
-        "vs 0.755 / 0.604), above it in NDCG@50 (0.608 / 0.476 vs 0.593 / 0.449), at 3x its CPU time. "
-        "Common codes and L_dc help at 32 and 64 bits; the local branch helps mAP at 32 but hurts NDCG@50 at "
-        "64; L_q is within the seed spread; L_sem hurts NDCG@50 (-0.011 / -0.022; docs/methods/sdeh.md)."
+        "Level with DCMH in mAP on tuxpaint (32 bits: 0.752 / 0.599 vs 0.755 / 0.604), above it on "
+        "openmoji at 32 (0.692 / 0.828 vs 0.686 / 0.814), at 1.5-3x its CPU time. L_sim, the graded target "
+        "and the common codes help; L_sem hurts NDCG@50 on both datasets (-0.011 to -0.032); the local "
+        "branch hurts on openmoji at 32 bits (-0.005 mAP, -0.016 NDCG@50); docs/methods/sdeh.md."
     )
     paper: ClassVar[dict[str, Any]] = {
         "title": "Semantic decomposition and enhancement hashing for deep cross-modal retrieval",
