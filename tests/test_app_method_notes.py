@@ -22,7 +22,7 @@ def test_every_seed_method_has_a_measured_note():
         assert "tuxpaint" in METHODS[name].on_our_data, name
 
 
-@pytest.mark.parametrize("name, says", [("SDEH", "level with its deep baseline"), ("AMSH", "loses to DCH")])
+@pytest.mark.parametrize("name, says", [("SDEH", "L_sem hurts NDCG@50"), ("AMSH", "loses to DCH")])
 def test_train_page_shows_the_note(name, says):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params["method"] = name
