@@ -50,6 +50,7 @@ _log = logging.getLogger(__name__)
 
 #: Environment variable of the test hook: seconds every iteration report sleeps.
 SLOW_FIT_ENV = "CMH_TEST_SLOW_FIT_S"
+#: Environment variable of the test hook: how many reports of each job sleep (unset: all of them).
 SLOW_REPORTS_ENV = "CMH_TEST_SLOW_FIT_REPORTS"
 #: Finished jobs kept in memory (their runs stay in the cache after they are forgotten).
 _KEEP_FINISHED = 256
