@@ -30,6 +30,16 @@ CARD_HEADER = "## Multilingual text features (e5)"
 
 
 def card_section(info: dict, n: int, seconds: float) -> str:
+    k = int(info.get("query_expansion_k", 0))
+    near = "its nearest training caption" if k == 1 else f"the mean of its {k} nearest training captions"
+    chosen = "chosen on a validation split carved from train by `scripts/validate_e5_queries.py`"
+    expansion = (
+        f" A typed query is expanded with {near} before hashing (`query_expansion_k` in `e5.json`, {chosen})."
+        if k
+        else f" Typed queries are not expanded (`query_expansion_k` 0, {chosen})."
+        if "query_expansion_k" in info
+        else ""
+    )
     return (
         f"{CARD_HEADER}\n\n"
         f"`e5.npz` holds `text_features` ({n} x {info['dim']} float32): every caption embedded by "
@@ -37,7 +47,16 @@ def card_section(info: dict, n: int, seconds: float) -> str:
         f"file `{info['model_file']}`, SHA-256 `{info['sha256']}`), with the `{info['prefix']}` prefix "
         "on every text (captions and typed queries alike; a symmetric caption-to-caption task), "
         f"L2-normalised. Built by `scripts/build_e5.py` in {seconds:.0f} s. Load them with "
-        '`load_dataset("<name>", text_features="e5")`.\n'
+        '`load_dataset("<name>", text_features="e5")`.' + expansion + "\n"
+    )
+
+
+def write_card(folder: Path, info: dict) -> None:
+    """Replace the e5 section of the bundle's ``README.md`` card with one built from ``info``."""
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    section = card_section(info, int(info["n_items"]), float(info["build_seconds"]))
+    (folder / "README.md").write_text(
+        card.split(CARD_HEADER)[0].rstrip() + "\n\n" + section, encoding="utf-8"
     )
 
 
@@ -51,10 +70,13 @@ def build(name: str) -> None:
     np.savez_compressed(buf, text_features=X)
     (folder / "e5.npz").write_bytes(buf.getvalue())
     info = {**model_info(), "n_items": int(len(X)), "build_seconds": round(seconds, 1)}
+    old = folder / "e5.json"
+    if old.is_file():  # the validated query expansion is a choice about the rows, kept across rebuilds
+        k = json.loads(old.read_text(encoding="utf-8")).get("query_expansion_k")
+        if k is not None:
+            info["query_expansion_k"] = k
     (folder / "e5.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    card = (folder / "README.md").read_text(encoding="utf-8")
-    card = card.split(CARD_HEADER)[0].rstrip() + "\n\n" + card_section(info, len(X), seconds)
-    (folder / "README.md").write_text(card, encoding="utf-8")
+    write_card(folder, info)
     size = (folder / "e5.npz").stat().st_size
     print(f"{name}: {X.shape} in {seconds:.1f} s -> {folder / 'e5.npz'} ({size:,} B)")
 

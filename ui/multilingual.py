@@ -188,6 +188,7 @@ def caption_finds_picture(dataset: str, item: int, language: str) -> dict[str, A
     ties by index).
     """
     from cmh_core.datasets.e5 import embed
+    from cmh_core.datasets.featurize import expand_typed
     from cmh_core.hamming import hamming_distance
 
     ds = get_dataset(dataset)
@@ -195,7 +196,7 @@ def caption_finds_picture(dataset: str, item: int, language: str) -> dict[str, A
     q = np.asarray(ds.split.query)
     text = str(ds.metadata["translations"][item][language])
     imgs = model.encode(ds.image_features[q], "image")  # (n_q, n_bytes)
-    caps = model.encode(np.vstack([embed([text]), ds.text_features[[item]]]), "text")
+    caps = model.encode(expand_typed(ds, np.vstack([embed([text]), ds.text_features[[item]]])), "text")
     D = hamming_distance(caps, imgs).astype(np.int64)  # (2, n_q): translated, English
     pos = int(np.flatnonzero(q == item)[0])
     d = D[0]

