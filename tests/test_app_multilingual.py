@@ -14,6 +14,8 @@ def test_search_takes_a_german_caption_on_an_e5_run():
     at = open_page("pages/3_Search.py", None, TIMEOUT, dataset="tuxpaint:e5")
     by_key(at.button_group, "query_source").set_value("Type a text").run()
     assert any("multilingual e5" in c.value for c in at.caption)  # says which text features
+    # ... and the bundle's validated query expansion (tuxpaint: k = 5, assets/.../e5.json)
+    assert any("mean of its 5 nearest training captions" in c.value for c in at.caption)
     by_key(at.text_input, "typed_text").input("Ein Frosch").run()  # "a frog": not an English word
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("no AP" in c.value for c in at.caption)  # results were ranked for the typed query
