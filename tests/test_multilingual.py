@@ -83,6 +83,17 @@ def test_typed_queries_use_the_validated_expansion(name):
         featurize_text(load_dataset(name), "turtle", expand=2)
 
 
+def test_the_bundled_model_is_multilingual_e5_small():
+    """The model file's own header, not its name: e5-small's config and XLM-R's vocabulary."""
+    from cmh_core.datasets.e5 import E5_SMALL_CONFIG, model_header
+
+    h = model_header()
+    assert {k: h[k] for k in E5_SMALL_CONFIG} == E5_SMALL_CONFIG
+    assert h["eps"] == pytest.approx(1e-12) and h["block"] == 32  # 4-bit blocks of 32 weights
+    assert h["first_pieces"] == ["<s>", "<pad>", "</s>", "<unk>", ",", ".", "▁", "s"]
+    assert h["last_piece"] == "<mask>"
+
+
 def test_load_options():
     with pytest.raises(ValueError, match="text_features must be one of"):
         load_dataset("tuxpaint", text_features="bert")

