@@ -1,12 +1,14 @@
 """How typed queries meet e5-trained hash functions, chosen on a validation split carved from train.
 
-Two choices of the e5 text path are made here, never on the query set:
+Three choices about the e5 text features are measured here, never on the query set:
 
 - **prefix** (``--study prefix``): captions and typed queries both with e5's ``"query: "``
   prefix (the bundles' rows), captions ``"passage: "`` and queries ``"query: "`` (e5's
   asymmetric retrieval use), or ``"passage: "`` on both sides;
 - **query expansion** (``--study expansion``): a typed query's e5 row plus the mean of its k
-  nearest training captions (`cmh_core.datasets.e5.expand_queries`), for k in 0, 1, 3, 5, 10.
+  nearest training captions (`cmh_core.datasets.e5.expand_queries`), for k in 0, 1, 3, 5, 10;
+- **the default text features** (``--study features``): every registered method fitted on
+  TF-IDF and on e5 rows, I→T and T→I on the validation items.
 
 For each bundle, 20 % of ``split.train`` (``numpy.random.default_rng(2026)``) is held out as
 validation queries; the method is fitted on the other 80 % and ranks their images. Two kinds of
@@ -129,6 +131,69 @@ def run(name: str, study: str, methods: list[str], seeds: int, out: Path) -> Non
             print(f"{name} {study} {scheme} {m}: done", flush=True)
 
 
+def run_features(name: str, methods: list[str], seeds: int, out: Path) -> None:
+    """TF-IDF against e5 text features: both directions on the validation items (``--study features``)."""
+    tf, e5 = load_dataset(name), load_dataset(name, text_features="e5")
+    fit, val = validation_split(tf)
+    Y = tf.labels
+    for m in methods:
+        for feats, ds in (("tfidf", tf), ("e5", e5)):
+            for s in range(seeds):
+                bits = 24 if m == "JSPSH" else 32
+                model = get_method(m, n_bits=bits, random_state=s)
+                model.fit(ds.image_features[fit], ds.text_features[fit], Y[fit])
+                enc = {
+                    mod: {part: model.encode(X[idx], mod) for part, idx in (("q", val), ("db", fit))}
+                    for mod, X in (("image", ds.image_features), ("text", ds.text_features))
+                }
+                for kind, a, b in (("i2t", "image", "text"), ("t2i", "text", "image")):
+                    score = mean_average_precision_codes(enc[a]["q"], enc[b]["db"], Y[val], Y[fit])
+                    rec = {
+                        "dataset": name,
+                        "study": "features",
+                        "scheme": feats,
+                        "method": m,
+                        "bits": bits,
+                        "seed": s,
+                        "kind": kind,
+                        "k": 0,
+                        "n_queries": len(val),
+                        "mAP": float(score),
+                    }
+                    with out.open("a", encoding="utf-8") as f:
+                        f.write(json.dumps(rec) + "\n")
+        print(f"{name} features {m}: done", flush=True)
+
+
+def features_table(rs: list[dict], name: str) -> str:
+    """Markdown: validation mAP per method, TF-IDF against e5, both directions, and the mean row."""
+    fr = [r for r in rs if r["dataset"] == name and r["study"] == "features"]
+    if not fr:
+        return ""
+    methods = [
+        m
+        for m in ["RandomCodes", "CCA-ITQ", "SCM", "CMFH", "DCMH", *METHODS]
+        if any(r["method"] == m for r in fr)
+    ]
+    cols = [(k, f) for k in ("i2t", "t2i") for f in ("tfidf", "e5")]
+    names = {"i2t": "I→T", "t2i": "T→I", "tfidf": "TF-IDF", "e5": "e5"}
+    out = [
+        f"**{name}, TF-IDF against e5** (validation mAP, mean of {len({r['seed'] for r in fr})} seeds, "
+        f"{fr[0]['n_queries']} validation queries)",
+        "",
+        "| method | " + " | ".join(f"{names[k]} {names[f]}" for k, f in cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
+    for m in methods:
+        out.append(
+            f"| {m} | " + " | ".join(f"{_mean(fr, method=m, kind=k, scheme=f):.3f}" for k, f in cols) + " |"
+        )
+    learnt = [m for m in methods if m != "RandomCodes"]
+    means = [np.mean([_mean(fr, method=m, kind=k, scheme=f) for m in learnt]) for k, f in cols]
+    out += [f"| **mean of {len(learnt)}** | " + " | ".join(f"**{x:.3f}**" for x in means) + " |", ""]
+    return "\n".join(out)
+
+
 def _mean(rs: list[dict], **where) -> float:
     return float(np.mean([r["mAP"] for r in rs if all(r[k] == v for k, v in where.items())]))
 
@@ -185,6 +250,7 @@ def tables(rs: list[dict]) -> str:
                         + " |"
                     )
             out.append("")
+    out += [features_table(rs, name) for name in KINDS]
     return "\n".join(out)
 
 
@@ -215,7 +281,7 @@ def write(paths: list[Path], docs: Path | None) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--study", choices=["expansion", "prefix"])
+    p.add_argument("--study", choices=["expansion", "prefix", "features"])
     p.add_argument("--datasets", nargs="+", default=list(KINDS))
     p.add_argument("--methods", nargs="+", default=METHODS)
     p.add_argument("--seeds", type=int, default=3)
@@ -229,7 +295,10 @@ def main() -> None:
     if not a.study or not a.out:
         p.error("give --study and --out, or --write")
     for name in a.datasets:
-        run(name, a.study, a.methods, a.seeds, a.out)
+        if a.study == "features":
+            run_features(name, a.methods, a.seeds, a.out)
+        else:
+            run(name, a.study, a.methods, a.seeds, a.out)
 
 
 if __name__ == "__main__":
