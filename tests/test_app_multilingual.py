@@ -18,6 +18,8 @@ def test_search_takes_a_german_caption_on_an_e5_run():
     assert any("mean of its 5 nearest training captions" in c.value for c in at.caption)
     by_key(at.text_input, "typed_text").input("Ein Frosch").run()  # "a frog": not an English word
     assert not at.exception and not at.error, [e.value for e in at.error]
+    (near,) = [c.value for c in at.caption if c.value.startswith("Expanded toward")]
+    assert near.count("“") == 5 and "frog" in near.lower()  # the 5 training captions it was pulled to
     assert any("no AP" in c.value for c in at.caption)  # results were ranked for the typed query
 
 

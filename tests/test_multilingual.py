@@ -7,7 +7,7 @@ import pytest
 
 from cmh_core.datasets import featurize_text, load_dataset
 from cmh_core.datasets.e5 import expand_queries
-from cmh_core.datasets.featurize import query_expansion_k
+from cmh_core.datasets.featurize import expansion_neighbours, query_expansion_k
 from cmh_core.evaluation import cross_lingual_t2i, mean_average_precision_codes, translated_query_counts
 from cmh_core.hamming import search
 from cmh_core.methods import METHODS, get_method
@@ -74,6 +74,9 @@ def test_typed_queries_use_the_validated_expansion(name):
     near = np.argsort(-(tr @ raw))[:k]
     want = raw + tr[near].mean(axis=0)
     np.testing.assert_allclose(typed, want / np.linalg.norm(want), atol=1e-5)
+    shown = expansion_neighbours(ds, raw)  # what Search names as the expansion
+    assert set(shown) == set(np.asarray(ds.split.train)[near]) and len(shown) == k
+    assert len(expansion_neighbours(ds, raw, expand=0)) == 0
     model = _fit(ds)
     words = ["tortue", "Schildkröte", "a red bus", "赤いバス", "pomme"]
     on = model.encode(np.stack([featurize_text(ds, w) for w in words]), "text")

@@ -9,7 +9,14 @@ import streamlit as st
 
 from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
-from cmh_core.datasets.featurize import featurize_image, featurize_text, query_expansion_k, text_query_terms
+from cmh_core.datasets.featurize import (
+    expand_typed,
+    expansion_neighbours,
+    featurize_image,
+    featurize_text,
+    query_expansion_k,
+    text_query_terms,
+)
 from cmh_core.evaluation import relevance_query_labels
 from cmh_core.playground import flip_bits, rank_with_extra
 from ui.custom_items import custom_card, display_thumbnail, item_codes, plain_markdown
@@ -158,7 +165,8 @@ def typed_query(ds: CrossModalDataset, model) -> np.ndarray | None:
         return None
     try:
         known, unknown = text_query_terms(ds, text)
-        x = featurize_text(ds, text)
+        raw = featurize_text(ds, text, expand=0)
+        x = expand_typed(ds, raw[None, :])[0]  # the bundle's validated expansion (0: none)
     except ValueError as e:
         st.error(plain_markdown(e))  # the message quotes the typed text: never render it as Markdown
         return None
@@ -168,6 +176,9 @@ def typed_query(ds: CrossModalDataset, model) -> np.ndarray | None:
                 f"Not in the vocabulary, ignored: {', '.join(unknown)}. Searching with: {', '.join(known)}."
             )
         )
+    near = expansion_neighbours(ds, raw)
+    if len(near):
+        st.caption(plain_markdown("Expanded toward: " + "; ".join(f"“{ds.texts[i][:80]}”" for i in near)))
     return model.encode(x[None, :], "text")[0]
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTENT_WORDS",
     "expand_typed",
+    "expansion_neighbours",
     "featurize_text",
     "fit_tfidf",
     "query_expansion_k",
@@ -250,6 +251,20 @@ def expand_typed(dataset: CrossModalDataset, X: np.ndarray, expand: int | None =
     if not k:
         return np.asarray(X, dtype=np.float32)
     return expand_queries(X, dataset.text_features[np.asarray(dataset.split.train)], k)
+
+
+def expansion_neighbours(dataset: CrossModalDataset, x: np.ndarray, expand: int | None = None) -> np.ndarray:
+    """Dataset rows of the training captions a typed query's raw e5 row ``x`` (384,) is expanded with.
+
+    Nearest first (cosine), as many as the dataset's k (`query_expansion_k`) or ``expand``; empty
+    when there is no expansion. The app shows their captions so the expansion is never hidden.
+    """
+    k = query_expansion_k(dataset) if expand is None else int(expand)
+    if not k or not _is_e5(dataset):
+        return np.zeros(0, dtype=np.int64)
+    train = np.asarray(dataset.split.train)
+    sims = dataset.text_features[train] @ np.asarray(x, dtype=np.float32)
+    return train[np.argsort(-sims, kind="stable")[:k]].astype(np.int64)
 
 
 def featurize_text(dataset: CrossModalDataset, text: str, *, expand: int | None = None) -> np.ndarray:

@@ -44,6 +44,7 @@ import numpy as np
 from cmh_core.datasets._text_features import (
     CONTENT_WORDS,
     expand_typed,
+    expansion_neighbours,
     featurize_text,
     fit_tfidf,
     query_expansion_k,
@@ -62,6 +63,7 @@ __all__ = [
     "IMAGE_FEATURIZER",
     "IMAGE_FEATURE_DIM",
     "expand_typed",
+    "expansion_neighbours",
     "featurize_image",
     "featurize_text",
     "fit_tfidf",
