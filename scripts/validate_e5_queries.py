@@ -194,6 +194,22 @@ def features_table(rs: list[dict], name: str) -> str:
     return "\n".join(out)
 
 
+def features_summary(rs: list[dict], name: str) -> dict | None:
+    """Mean validation mAP over the learning methods, per feature set and direction (for e5.json)."""
+    fr = [r for r in rs if r["dataset"] == name and r["study"] == "features" and r["method"] != "RandomCodes"]
+    if not fr:
+        return None
+    methods = sorted({r["method"] for r in fr})
+    mean = {
+        f: {
+            k: round(float(np.mean([_mean(fr, method=m, kind=k, scheme=f) for m in methods])), 3)
+            for k in ("i2t", "t2i")
+        }
+        for f in ("tfidf", "e5")
+    }
+    return {**mean, "methods": len(methods), "seeds": len({r["seed"] for r in fr}), "bits": 32}
+
+
 def _mean(rs: list[dict], **where) -> float:
     return float(np.mean([r["mAP"] for r in rs if all(r[k] == v for k, v in where.items())]))
 
@@ -267,6 +283,14 @@ def write(paths: list[Path], docs: Path | None) -> None:
             path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
             write_card(bundle_folder(name), info)
             print(f"{name}: k = {best} ({', '.join(f'{k}: {v:.3f}' for k, v in score.items())}) -> {path}")
+    for name in KINDS:
+        summary = features_summary(rs, name)
+        if summary:
+            path = bundle_folder(name) / "e5.json"
+            info = json.loads(path.read_text(encoding="utf-8"))
+            info["text_features_validation"] = summary
+            path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+            print(f"{name}: TF-IDF against e5 on validation {summary} -> {path}")
     block = tables(rs)
     print(block)
     if docs is not None:
