@@ -225,6 +225,17 @@ def choose_k(rs: list[dict], name: str) -> tuple[int, dict[int, float]]:
     return max(KS, key=lambda k: (round(score[k], 3), -k)), score  # ties at the printed precision
 
 
+def _rows(rs: list[dict], methods: list[str], kinds, field: str, values: list) -> list[str]:
+    """Table rows: one per (method, query kind), one mean-mAP cell per value of ``field``."""
+    return [
+        f"| {m} | {q} | "
+        + " | ".join(f"{_mean(rs, method=m, kind=q, **{field: v}):.3f}" for v in values)
+        + " |"
+        for m in methods
+        for q in kinds
+    ]
+
+
 def tables(rs: list[dict]) -> str:
     out = []
     for name in KINDS:
@@ -240,13 +251,7 @@ def tables(rs: list[dict]) -> str:
                 "| method | kind | " + " | ".join(f"k = {k}" for k in KS) + " |",
                 "|---|---|" + "---:|" * len(KS),
             ]
-            for m in methods:
-                for q in KINDS[name]:
-                    out.append(
-                        f"| {m} | {q} | "
-                        + " | ".join(f"{_mean(ex, method=m, kind=q, k=k):.3f}" for k in KS)
-                        + " |"
-                    )
+            out += _rows(ex, methods, KINDS[name], "k", KS)
             out += ["| **mean** | both | " + " | ".join(f"**{score[k]:.3f}**" for k in KS) + " |", ""]
         pr = [r for r in rs if r["dataset"] == name and r["study"] == "prefix"]
         if pr:
@@ -258,13 +263,7 @@ def tables(rs: list[dict]) -> str:
                 "| method | kind | " + " | ".join(schemes) + " |",
                 "|---|---|---:|---:|---:|",
             ]
-            for m in methods:
-                for q in KINDS[name]:
-                    out.append(
-                        f"| {m} | {q} | "
-                        + " | ".join(f"{_mean(pr, method=m, kind=q, scheme=s):.3f}" for s in schemes)
-                        + " |"
-                    )
+            out += _rows(pr, methods, KINDS[name], "scheme", schemes)
             out.append("")
     out += [features_table(rs, name) for name in KINDS]
     return "\n".join(out)
