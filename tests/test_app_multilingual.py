@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from apptest_helpers import by_key, open_page
 
 pytestmark = pytest.mark.app
 
 TIMEOUT = 240
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_search_takes_a_german_caption_on_an_e5_run():
@@ -38,6 +42,13 @@ def test_train_page_offers_the_text_features():
         "TF-IDF (English words)",
         "multilingual e5 (any language)",
     ]
+    # the validation comparison stored in the bundle's e5.json (scripts/validate_e5_queries.py)
+    v = json.loads((ROOT / "assets/datasets/tuxpaint/e5.json").read_text())["text_features_validation"]
+    (note,) = [c.value for c in at.caption if c.value.startswith("Measured on a validation split")]
+    assert f"TF-IDF mAP I→T {v['tfidf']['i2t']:.3f} / T→I {v['tfidf']['t2i']:.3f}" in note
+    assert f"e5 {v['e5']['i2t']:.3f} / {v['e5']['t2i']:.3f}" in note
+    higher = v["e5"]["i2t"] + v["e5"]["t2i"] > v["tfidf"]["i2t"] + v["tfidf"]["t2i"]
+    assert ("e5 scores higher here" in note) == higher
     control.set_value("e5").run()
     assert not at.exception
     assert at.session_state["cmh_dataset"] == "tuxpaint:e5"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cmh_core.methods import METHODS as METHOD_NAMES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,3 +59,7 @@ def test_bundles_carry_the_k_the_committed_runs_choose(script, name):
     assert {r["method"] for r in rs if r["dataset"] == name} == set(script.METHODS)
     stored = json.loads((ROOT / "assets" / "datasets" / name / "e5.json").read_text())
     assert stored["query_expansion_k"] == script.choose_k(rs, name)[0]
+    feats = ROOT / "docs" / "multilingual-runs" / "text_features.jsonl"
+    fr = [json.loads(line) for line in feats.read_text().splitlines() if line.strip()]
+    assert {r["method"] for r in fr if r["dataset"] == name} == set(METHOD_NAMES)  # every method
+    assert stored["text_features_validation"] == script.features_summary(fr, name)
