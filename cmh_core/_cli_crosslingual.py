@@ -73,12 +73,13 @@ def report(args: argparse.Namespace, ds, cmp) -> int:
 
 def _expansion_note(ds) -> str:
     """How both columns' typed queries are featurised (the bundle's validated query expansion)."""
+    from cmh_core.datasets.e5 import expansion_phrase
     from cmh_core.datasets.featurize import query_expansion_k
 
     k = query_expansion_k(ds)
     if not k:
         return "queries hashed from their raw e5 rows"
     return (
-        f"both columns' queries are typed queries, expanded toward their {k} nearest training "
-        "captions (docs/multilingual.md), so English differs from the bench's plain T→I"
+        f"both columns' queries are typed queries, each expanded with {expansion_phrase(k)} "
+        "(docs/multilingual.md), so English differs from the bench's plain T→I"
     )

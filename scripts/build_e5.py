@@ -24,14 +24,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cmh_core.datasets.bundled import bundle_folder  # noqa: E402
-from cmh_core.datasets.e5 import embed, model_info  # noqa: E402
+from cmh_core.datasets.e5 import embed, expansion_phrase, model_info  # noqa: E402
 
 CARD_HEADER = "## Multilingual text features (e5)"
 
 
 def card_section(info: dict, n: int, seconds: float) -> str:
     k = int(info.get("query_expansion_k", 0))
-    near = "its nearest training caption" if k == 1 else f"the mean of its {k} nearest training captions"
+    near = expansion_phrase(k)
     chosen = "chosen on a validation split carved from train by `scripts/validate_e5_queries.py`"
     expansion = (
         f" A typed query is expanded with {near} before hashing (`query_expansion_k` in `e5.json`, {chosen})."

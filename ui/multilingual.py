@@ -89,6 +89,20 @@ def text_features_control(ds: CrossModalDataset) -> None:
         st.caption(note)
 
 
+def _expanded_note(ds: CrossModalDataset) -> str:
+    """A sentence saying both captions are typed queries with the bundle's expansion, or ''."""
+    from cmh_core.datasets.e5 import expansion_phrase
+    from cmh_core.datasets.featurize import query_expansion_k
+
+    k = query_expansion_k(ds)
+    return (
+        f" Both captions are hashed as typed queries, each expanded with {expansion_phrase(k)} "
+        "(docs/multilingual.md)."
+        if k
+        else ""
+    )
+
+
 def feature_comparison(ds: CrossModalDataset) -> str | None:
     """One line: TF-IDF against e5 on the bundle's validation split (``e5.json``), or None."""
     try:
@@ -159,7 +173,7 @@ def language_failures(ds: CrossModalDataset, key: RunKey, run: Run, direction: s
     st.caption(
         f"T→I mAP over the {len(t['id'])} of {t['n_total']} queries with a {lang!r} translation: "
         f"**{t['mAP']:.3f}** with the translated captions, {t['mAP_en']:.3f} with the same queries' "
-        "English captions (same database image codes). The tables below are English."
+        "English captions (same database image codes). The tables below are English." + _expanded_note(ds)
     )
     index = [int(i) for i in t["index"]]
     import pandas as pd  # 0.6 s to import: only where a table is drawn, not on Home
@@ -279,5 +293,6 @@ def home_language_example(ds: CrossModalDataset, item: int) -> dict[str, Any] | 
         f"The {lang} caption, embedded by multilingual e5 and hashed by the same DCH codes, is "
         f"{r['distance']} bits from its picture (the English caption: {r['distance_en']}); its picture "
         f"ranks {r['rank']} of the {r['n']} query pictures{ties}. The model never saw {lang} text."
+        + _expanded_note(ds)
     )
     return r

@@ -9,6 +9,7 @@ import streamlit as st
 
 from cmh_core import plotting
 from cmh_core.datasets import CrossModalDataset
+from cmh_core.datasets.e5 import expansion_phrase
 from cmh_core.datasets.featurize import (
     expand_typed,
     expansion_neighbours,
@@ -142,7 +143,7 @@ def typed_query(ds: CrossModalDataset, model) -> np.ndarray | None:
             "Schildkröte, une pomme rouge, 赤いバス",
         )
         k = query_expansion_k(ds)
-        near = "its nearest training caption" if k == 1 else f"the mean of its {k} nearest training captions"
+        near = expansion_phrase(k)
         expanded = (
             f" A typed query is expanded with {near} before hashing"
             " (chosen on a validation split; docs/multilingual.md)."

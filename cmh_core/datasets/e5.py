@@ -165,6 +165,12 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     return X.reshape(len(texts), E5_DIM)
 
 
+def expansion_phrase(k: int) -> str:
+    """What a typed query is expanded with, in words: "its nearest training caption" (k = 1) or
+    "the mean of its k nearest training captions"; one phrase for the card, the app and the CLI."""
+    return "its nearest training caption" if k == 1 else f"the mean of its {k} nearest training captions"
+
+
 def expand_queries(X: np.ndarray, T: np.ndarray, k: int) -> np.ndarray:
     """Average query expansion: each query row plus the mean of its ``k`` nearest rows of ``T``.
 
