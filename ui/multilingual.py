@@ -11,6 +11,7 @@ computing is `cmh_core.evaluation._crosslingual`; this module caches it and disp
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +104,16 @@ def _expanded_note(ds: CrossModalDataset) -> str:
     )
 
 
+@lru_cache(maxsize=8)
+def _e5_record(root: str) -> dict:
+    """The bundle's ``e5.json`` (read once per process: the Train page renders on every click)."""
+    return json.loads((Path(root) / "e5.json").read_text(encoding="utf-8"))
+
+
 def feature_comparison(ds: CrossModalDataset) -> str | None:
     """One line: TF-IDF against e5 on the bundle's validation split (``e5.json``), or None."""
     try:
-        info = json.loads((Path(ds.root) / "e5.json").read_text(encoding="utf-8"))
-        v = info["text_features_validation"]
+        v = _e5_record(str(ds.root))["text_features_validation"]
         tf, e5 = v["tfidf"], v["e5"]
         line = (
             f"Measured on a validation split carved from train (mean of {int(v['methods'])} methods, "

