@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cmh_core.datasets import load_dataset  # noqa: E402
 from cmh_core.datasets.bundled import bundle_folder  # noqa: E402
-from cmh_core.datasets.e5 import expand_queries  # noqa: E402
+from cmh_core.datasets.e5 import embed, expand_queries  # noqa: E402
 from cmh_core.evaluation import mean_average_precision_codes  # noqa: E402
 from cmh_core.methods import get_method  # noqa: E402
 from scripts.build_e5 import write_card  # noqa: E402
@@ -82,14 +82,7 @@ def typed_queries(ds, val: np.ndarray) -> dict[str, tuple[list[str], np.ndarray]
 
 
 def _embed(texts: list[str], prefix: str) -> np.ndarray:
-    from cmh_core.datasets.e5 import _LOCK, _model
-
-    with _LOCK:
-        f = _model().query if prefix == "query" else _model().passage
-        rows = [
-            np.asarray(f(texts[s : s + 64]), np.float32).reshape(-1, 384) for s in range(0, len(texts), 64)
-        ]
-    return np.vstack(rows)
+    return np.vstack([embed(texts[s : s + 64], prefix) for s in range(0, len(texts), 64)])
 
 
 def run(name: str, study: str, methods: list[str], seeds: int, out: Path) -> None:

