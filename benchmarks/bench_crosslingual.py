@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cmh_core.datasets import load_dataset  # noqa: E402
+from cmh_core.datasets.e5 import expansion_phrase  # noqa: E402
 from cmh_core.datasets.featurize import query_expansion_k  # noqa: E402
 from cmh_core.evaluation._crosslingual import (  # noqa: E402
     cross_lingual_t2i,
@@ -194,9 +195,13 @@ def main() -> None:
         f"Table written {_stamp()} (on {os.cpu_count()} cores, a shared machine) by `{_command()}`. "
         f"T→I mAP of models trained on the English e5 features of `tuxpaint`, {a.seeds} seeds: each "
         "cell is the mean ± std with the query captions in that language / the mean with the same "
-        "queries' English captions, both typed queries expanded with the mean of their "
-        f"{query_expansion_k(ds)} nearest training captions (the bundle's `query_expansion_k`, "
-        "chosen on validation, above; 0 means none); database images encoded by the image hash function; "
+        "queries' English captions, both hashed as typed queries ("
+        + (
+            f"each expanded with {expansion_phrase(k)}, the bundle's `query_expansion_k` chosen on validation"
+            if (k := query_expansion_k(ds))
+            else "raw rows: the bundle's `query_expansion_k` is 0"
+        )
+        + "); database images encoded by the image hash function; "
         "queries = query captions with a translation (of "
         f"{len(ds.split.query)}); same as en = share of those translations identical to the English "
         "caption (case aside); chance = mean fraction of relevant database items.",
